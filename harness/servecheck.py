@@ -1,0 +1,208 @@
+"""One agreement cell: a scenario under a real server, N times, beside the scripted driver, N times.
+
+This runs in an environment with the Starlette release and the server installed (``nox -s servers``
+builds those). The real side starts the server once for the cell and sends N requests one after
+another, each waiting for the app to finish before the next; the scripted side runs the same
+scenario with the server's profile on the worker's backend, in this process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+
+from harness import _compat
+from harness.agreement import verdict
+from harness.outcome import NOT_APPLICABLE, SCHEMA_VERSION
+from harness.rawclient import play
+from harness.runner import environment, plan, run_jobs
+from harness.scenario import Scenario
+from harness.serverproc import ServerProcess, ServerStartError, server_errors
+from harness.servers import get_server
+
+#: Real seconds per virtual second: the slow endpoint's 5 s become 0.25 s, a chunk gap 0.05 s.
+TIME_SCALE = 0.05
+#: Real seconds an app may run before the recorder calls it a hang (60 virtual seconds, scaled).
+APP_TIMEOUT = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckConfig:
+    repeat: int = 20
+    time_scale: float = TIME_SCALE
+    app_timeout: float = APP_TIMEOUT
+    #: Real seconds the client pauses for ``wait:idle`` / ``wait:receive``.
+    settle: float = 0.05
+    logs: Path = Path("results") / "servers" / "logs"
+
+
+def scripted_twin(scenario: Scenario) -> Scenario:
+    """The scenario as a server would play it: the PR #1634 generator profiles and ``send_gen``'s
+    allowed messages belong to that test, not to any server, so the server's profile replaces them."""
+    return dataclasses.replace(scenario, profiles=None, expect_sent=None)
+
+
+def check_cell(scenario: Scenario, server_name: str, config: CheckConfig = CheckConfig()) -> dict[str, Any]:
+    """Run one cell and return its row (counts, verdict, evidence); never raises for a server that
+    fails to start or dies: that is the cell's status."""
+    server = get_server(server_name)
+    env = environment()
+    server_version = _compat.dist_version(server.dist)
+    row: dict[str, Any] = {
+        "starlette": env["starlette"],
+        "scenario": scenario.name,
+        "server": server.name,
+        "server_version": server_version,
+        "backend": server.backend,
+        "profile": None,
+        "repeat": config.repeat,
+        "environment": env,
+        "real": {},
+        "scripted": {},
+        "records": [],
+        "status": "done",
+    }
+    if server_version is None:
+        return _finish(row, "not-installed", f"{server.dist} is not installed here")
+    profile = server.profile_for(server_version)
+    row["profile"] = profile
+    twin = scripted_twin(scenario)
+    scripted = run_jobs(plan([twin], backends=[server.backend], profiles=[profile], repeats=config.repeat))
+    row["scripted"] = dict(Counter(r.outcome for r in scripted))
+    row["scripted_detail"] = _first_details(r.to_json() for r in scripted)
+    started = time.perf_counter()
+    try:
+        records = _real_runs(scenario, server.name, profile, server_version, env, config)
+    except ServerStartError as e:
+        return _finish(row, "server-failed", str(e))
+    finally:
+        row["real_elapsed_s"] = round(time.perf_counter() - started, 2)
+    row["records"] = records["runs"]
+    row["real"] = dict(Counter(r["outcome"] for r in records["runs"]))
+    row["real_detail"] = _first_details(records["runs"])
+    row["closed_at"] = dict(Counter(r["client"]["closed_at"] for r in records["runs"]))
+    row["server_errors"] = records["errors"]
+    row["log"] = records["log"]
+    if records["crashed"]:
+        row["status"] = "crashed"
+        row["reason"] = records["crashed"]
+    return _finish(row, row["status"], row.get("reason", ""))
+
+
+def _finish(row: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
+    row["status"] = status
+    if reason:
+        row["reason"] = reason
+    row["verdict"], row["max_rate_gap"] = verdict(row["real"], row["scripted"])
+    row["verdict"] = row["verdict"] if status == "done" else "no-data"
+    row["repro"] = repro_command(row)
+    return row
+
+
+def _first_details(records: Any) -> dict[str, str]:
+    """One example detail per outcome class (the evidence a reader checks first)."""
+    out: dict[str, str] = {}
+    for r in records:
+        out.setdefault(r["outcome"], r["detail"])
+    return out
+
+
+def _real_runs(
+    scenario: Scenario,
+    server: str,
+    profile: str,
+    server_version: str,
+    env: dict[str, Any],
+    config: CheckConfig,
+) -> dict[str, Any]:
+    script = scenario.parsed_script()
+    base = dict(
+        scenario=scenario.name,
+        params=scenario.record_params(),
+        backend=get_server(server).backend,
+        profile=profile,
+        server=server,
+        server_version=server_version,
+        seed=None,
+        loop_errors=[],
+        leaked_tasks=0,
+        resolution="pinned",
+        schema=SCHEMA_VERSION,
+        **env,
+    )
+    spec = {
+        "mode": "scenario",
+        "scenario": scenario.name,
+        "time_scale": config.time_scale,
+        "app_timeout": config.app_timeout,
+        "base": base,
+    }
+    log_path = config.logs / f"{env['starlette']}--{server}--{_slug(scenario.name)}.log"
+    runs: list[dict[str, Any]] = []
+    crashed = ""
+    with ServerProcess(server, spec, log_path=log_path) as proc:
+        for i in range(config.repeat):
+            client = play(
+                proc.port,
+                script,
+                run=i,
+                method=scenario.method,
+                settle=config.settle,
+                timeout=config.app_timeout + 5.0,
+            )
+            record = _record_for(proc, i, config.app_timeout + 3.0)
+            if record is None:
+                if not proc.alive:
+                    crashed = f"the server exited during run {i}: {proc.log_tail()}"
+                    break
+                record = dict(
+                    base,
+                    repeat=i,
+                    outcome=NOT_APPLICABLE,
+                    detail="the server never called the app for this request",
+                )
+            record["client"] = client.to_json()
+            runs.append(record)
+    log = proc.log_text()
+    return {"runs": runs, "errors": server_errors(log), "log": str(log_path), "crashed": crashed}
+
+
+def _record_for(proc: ServerProcess, run: int, timeout: float) -> dict[str, Any] | None:
+    """The recorder's line for request ``run`` (skipping late lines of earlier requests)."""
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        record = proc.next_record(remaining)
+        if record is None:
+            return None
+        if record.get("repeat") == run:
+            return record
+    return None
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in text)
+
+
+def repro_command(row: dict[str, Any]) -> str:
+    """A command a user can paste to rerun this cell alone: versions, scenario and server."""
+    server = get_server(row["server"])
+    packages = [f"starlette=={row['starlette']}"]
+    env = row.get("environment") or {}
+    for name in ("anyio", "trio"):
+        if env.get(name):
+            packages.append(f"{name}=={env[name]}")
+    for requirement in server.requirements:
+        pinned = Requirement(requirement).name == server.dist and row.get("server_version")
+        packages.append(f"{requirement}=={row['server_version']}" if pinned else requirement)
+    install = "pip install " + " ".join(shlex.quote(p) for p in dict.fromkeys(packages))
+    run = (
+        f"python -m harness serve-check --scenario {shlex.quote(row['scenario'])} "
+        f"--server {row['server']} --repeat {row['repeat']}"
+    )
+    return f"{install} && {run}"
