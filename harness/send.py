@@ -32,6 +32,8 @@ class RecordingSend:
         self._profile = profile
         self._conn = conn
         self._expect = tuple(expect) if expect is not None else None
+        self._declared: int | None = None
+        self._body_bytes = 0
 
     async def __call__(self, message: dict[str, Any]) -> None:
         conn = self._conn
@@ -50,9 +52,30 @@ class RecordingSend:
         if self._expect is not None and self._expect[len(conn.sent) - 1] != mtype:
             self._fail(f"sent {mtype} where the script expects {self._expect[len(conn.sent) - 1]}")
         self._check(message, mtype)
-        if conn.client_gone and self._profile is not None and self._profile.send_raises_after_disconnect and mtype in _KNOWN:
-            raise ClientDisconnected("client disconnected")
+        profile = self._profile
+        if profile is not None and mtype in _KNOWN:
+            if conn.client_gone and profile.send_raises_after_disconnect:
+                raise ClientDisconnected("client disconnected")
+            if profile.content_length == "always" or (profile.content_length == "connected" and not conn.client_gone):
+                self._check_length(message, mtype)
         conn.notify()
+
+    def _check_length(self, message: dict[str, Any], mtype: Any) -> None:
+        """Hold the body to the declared Content-Length, as h11 does (not a violation of ASGI: the
+        server's reaction to an HTTP-level mistake, which the app receives as an exception)."""
+        if mtype == "http.response.start":
+            self._declared = _content_length(message)
+            self._body_bytes = 0
+            return
+        if mtype != "http.response.body" or self._declared is None:
+            return
+        self._body_bytes += len(message.get("body", b"") or b"")
+        if self._body_bytes > self._declared:
+            self._conn.notify()
+            raise ContentLengthError("Too much data for declared Content-Length")
+        if not message.get("more_body", False) and self._body_bytes < self._declared:
+            self._conn.notify()
+            raise ContentLengthError("Too little data for declared Content-Length")
 
     def _check(self, message: dict[str, Any], mtype: Any) -> None:
         conn = self._conn
@@ -82,3 +105,16 @@ class RecordingSend:
         self._conn.violations.append(problem)
         self._conn.notify()
         raise ASGIProtocolError(problem)
+
+
+def _content_length(message: dict[str, Any]) -> int | None:
+    status = message.get("status")
+    if isinstance(status, int) and (status < 200 or status in (204, 304)):
+        return None
+    for name, value in message.get("headers") or ():
+        if bytes(name).lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
