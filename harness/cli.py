@@ -66,6 +66,24 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--strict", action="store_true", help="fail on any change, not only on a worse cell")
     gate.add_argument("--junit", type=Path, help="write JUnit XML here (one test case per cell)")
 
+    serve = sub.add_parser("serve-check", help="run scenarios under real servers and compare with the scripted driver")
+    serve.add_argument(
+        "--scenario", action="append", metavar="PATTERN", required=True, help="name or glob (repeatable)"
+    )
+    serve.add_argument("--server", action="append", help="uvicorn-h11, uvicorn-httptools, hypercorn-asyncio, ...")
+    serve.add_argument("--repeat", type=int, default=20, help="requests per cell, and scripted runs (default 20)")
+    serve.add_argument("--time-scale", type=float, default=0.05, help="real seconds per virtual second (slow = 5)")
+    serve.add_argument("--app-timeout", type=float, default=3.0, help="real seconds before an app run is a hang")
+    serve.add_argument("--probe", action="store_true", help="also probe each server against its profile")
+    serve.add_argument("--out", type=Path, help="write the cells (and probes) here as JSON")
+    serve.add_argument("--logs", type=Path, default=Path("results/servers/logs"), help="server logs go here")
+    serve.add_argument("--strict", action="store_true", help="exit 1 on a disagreement, a failed cell or probe")
+
+    probe = sub.add_parser("probe", help="check that each installed server still behaves as its profile says")
+    probe.add_argument("--server", action="append", help="servers to probe (default: the installed ones)")
+    probe.add_argument("--out", type=Path, help="write the probe results here as JSON")
+    probe.add_argument("--logs", type=Path, default=Path("results/servers/logs"), help="server logs go here")
+
     report = sub.add_parser("report", help="build the report from result files (e.g. merged CI shards)")
     report.add_argument("files", nargs="+", type=Path, help="results files (JSONL)")
     report.add_argument("--out", type=Path, default=Path("results"), help="where report.{md,json,html} go")
@@ -81,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _gate(args)
         if args.command == "report":
             return _report(args)
+        if args.command in ("serve-check", "probe"):
+            from harness import servecheck
+
+            return servecheck.main(args)
         return _run(args)
     except HarnessError as e:
         print(f"harness: error: {e}", file=sys.stderr)

@@ -162,9 +162,13 @@ def observe(seen: list[dict[str, Any]]) -> dict[str, Any]:
     for s in seen:
         if "later_after_close" in s:
             later = s["later_after_close"]
+            noticed = s["first_after_close"] == "http.disconnect"
+            put("notices_close", noticed)
             put(
                 "after_disconnect",
-                "repeat"
+                "not observable (the close was not noticed)"
+                if not noticed
+                else "repeat"
                 if all(t == "http.disconnect" for t in later)
                 else "once"
                 if all(t == "<blocked>" for t in later)
@@ -207,7 +211,10 @@ def compare(profile: ServerProfile, observed: dict[str, Any]) -> list[str]:
         "spec_version",
         "disconnect_preempts_body",
         "content_length",
+        "notices_close",
     ):
+        if name == "after_disconnect" and observed.get("notices_close") is False and not profile.notices_close:
+            continue  # a server that never reports the close cannot show what follows it
         if name not in observed:
             problems.append(f"{name}: not observed (the probe request failed)")
             continue

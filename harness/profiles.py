@@ -41,6 +41,9 @@ class ServerProfile:
     #: h11, whose ``LocalProtocolError`` the app gets even after the client left), ``connected``
     #: (uvicorn: h11/httptools check, but after a disconnect ``send`` returns before them), ``never``.
     content_length: ContentLength = "never"
+    #: The client's close (a FIN) reaches ``receive()`` while the app runs. hypercorn before 0.14.4
+    #: did not notice a clean close at all: ``http.disconnect`` came only once the response completed.
+    notices_close: bool = True
 
 
 class ClientDisconnected(OSError):
@@ -95,6 +98,20 @@ PROFILES: dict[str, ServerProfile] = {
             after_complete="disconnect",
             spec_version="2.1",
             content_length="always",
+        ),
+        # hypercorn 0.14.3 and earlier (asyncio/tcp_server.py, TCPServer._read_data): a clean EOF ends
+        # the read loop without protocol.handle(Closed()) (only read errors did that; 0.14.4 moved
+        # it after the loop), so the app is never told of a client's close until its response
+        # completes. Found by the real-server check on Starlette 0.20.4 (hypercorn 0.14.3 is the
+        # newest whose trio worker runs on trio 0.21): ok where the hypercorn profile predicted the bug.
+        ServerProfile(
+            name="hypercorn-0.14",
+            description="hypercorn < 0.14.4: a client's clean close is not noticed while the app runs",
+            after_disconnect="once",
+            after_complete="disconnect",
+            spec_version="2.1",
+            content_length="always",
+            notices_close=False,
         ),
         # daphne 4.2.3, daphne/http_protocol.py, WebRequest.connectionLost and finish put one
         # http.disconnect on the application's asyncio.Queue; daphne/server.py,

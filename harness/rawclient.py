@@ -190,7 +190,9 @@ def _where(response: _Response, head_sent: bool, pending: int) -> str:
     return "before any response byte" if not response.data else "mid-headers"
 
 
-def _wait(sock: socket.socket, step: Wait, response: _Response, result: ClientResult, settle: float, deadline: float) -> None:
+def _wait(
+    sock: socket.socket, step: Wait, response: _Response, result: ClientResult, settle: float, deadline: float
+) -> None:
     if step.until in ("idle", "receive"):
         time.sleep(min(settle, max(0.0, deadline - time.monotonic())))
     elif step.until == "start":

@@ -98,9 +98,10 @@ class ScriptedReceive:
         conn, profile = self._conn, self._profile
         if self._disconnect_delivered:
             return dict(_DISCONNECT) if profile.after_disconnect == "repeat" else None
-        if self._inbox and not (conn.client_gone and profile.disconnect_preempts_body):
+        gone = conn.client_gone and profile.notices_close
+        if self._inbox and not (gone and profile.disconnect_preempts_body):
             return self._inbox.popleft()
-        if conn.client_gone or (conn.response_complete and profile.after_complete == "disconnect"):
+        if gone or (conn.response_complete and profile.after_complete == "disconnect"):
             self._disconnect_delivered = True
             return dict(_DISCONNECT)
         return None

@@ -136,8 +136,10 @@ class Recorder:
             violations=conn.violations,
             complete_response=conn.response_complete,
             sent_types=[m.type for m in conn.sent],
-            hang_detail=lambda: f"did not finish within {self._timeout:g} s (real time); "
-            f"receive() calls: {', '.join(conn.receive_calls) or 'none'}",
+            hang_detail=lambda: (
+                f"did not finish within {self._timeout:g} s (real time); "
+                f"receive() calls: {', '.join(conn.receive_calls) or 'none'}"
+            ),
         )
         record = dict(self._base)
         record.update(
@@ -235,4 +237,3 @@ async def _lifespan(receive: Any, send: Any) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
-

@@ -25,9 +25,7 @@ class ASGIProtocolError(RuntimeError):
 
 
 class RecordingSend:
-    def __init__(
-        self, profile: ServerProfile | None, conn: Connection, expect: Sequence[str] | None = None
-    ) -> None:
+    def __init__(self, profile: ServerProfile | None, conn: Connection, expect: Sequence[str] | None = None) -> None:
         # profile None: only check and record; the real server behind decides what send does.
         self._profile = profile
         self._conn = conn

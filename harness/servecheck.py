@@ -9,6 +9,7 @@ scenario with the server's profile on the worker's backend, in this process.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shlex
 import time
 from collections import Counter
@@ -18,13 +19,14 @@ from typing import Any
 from packaging.requirements import Requirement
 
 from harness import _compat
-from harness.agreement import verdict
+from harness.agreement import DISAGREE, NO_DATA, counts_text, verdict
+from harness.errors import UsageError
 from harness.outcome import NOT_APPLICABLE, SCHEMA_VERSION
 from harness.rawclient import play
 from harness.runner import environment, plan, run_jobs
 from harness.scenario import Scenario
 from harness.serverproc import ServerProcess, ServerStartError, server_errors
-from harness.servers import get_server
+from harness.servers import SERVERS, get_server
 
 #: Real seconds per virtual second: the slow endpoint's 5 s become 0.25 s, a chunk gap 0.05 s.
 TIME_SCALE = 0.05
@@ -206,3 +208,70 @@ def repro_command(row: dict[str, Any]) -> str:
         f"--server {row['server']} --repeat {row['repeat']}"
     )
     return f"{install} && {run}"
+
+
+def installed_servers() -> list[str]:
+    return [name for name, spec in SERVERS.items() if _compat.dist_version(spec.dist) is not None]
+
+
+def main(args: Any) -> int:
+    """``python -m harness serve-check`` and ``python -m harness probe``."""
+    from harness.cli import csv_values
+    from harness.probes import run_probe
+    from harness.results import write_atomic
+    from harness.scenario import load_catalogue, select
+    from harness.serverproc import stop_on_sigterm
+
+    stop_on_sigterm()
+    servers = csv_values(args.server) or installed_servers()
+    for name in servers:
+        get_server(name)
+    if not servers:
+        raise UsageError(f"no server installed here; install one of {', '.join(SERVERS)} (or pass --server)")
+    cells: list[dict[str, Any]] = []
+    probes: list[dict[str, Any]] = []
+    if args.command == "serve-check":
+        if args.repeat < 1:
+            raise UsageError(f"--repeat {args.repeat}: must be at least 1")
+        if args.time_scale <= 0 or args.app_timeout <= 0:
+            raise UsageError("--time-scale and --app-timeout must be positive")
+        scenarios = select(load_catalogue(), list(args.scenario))
+        config = CheckConfig(
+            repeat=args.repeat, time_scale=args.time_scale, app_timeout=args.app_timeout, logs=args.logs
+        )
+        for scenario in scenarios:
+            for name in servers:
+                row = check_cell(scenario, name, config)
+                cells.append(row)
+                _print_cell(row)
+    if args.command == "probe" or args.probe:
+        for name in servers:
+            row = run_probe(name, logs=args.logs)
+            probes.append(row)
+            _print_probe(row)
+    if args.out is not None:
+        write_atomic(args.out, [json.dumps({"cells": cells, "probes": probes}, indent=1, default=str)])
+    bad_probe = any(not p["matches"] for p in probes)
+    if args.command == "probe":
+        return 1 if bad_probe else 0
+    bad_cell = any(c["verdict"] in (DISAGREE, NO_DATA) for c in cells)
+    return 1 if args.strict and (bad_cell or bad_probe) else 0
+
+
+def _print_cell(row: dict[str, Any]) -> None:
+    line = (
+        f"{row['starlette']}  {row['scenario']}  {row['server']} {row.get('server_version') or ''}  "
+        f"real: {counts_text(row['real'])}  scripted ({row.get('profile')}): {counts_text(row['scripted'])}  "
+        f"-> {row['verdict']}"
+    )
+    if row["status"] != "done":
+        line += f"  [{row['status']}: {row.get('reason', '')}]"
+    print(line, flush=True)
+
+
+def _print_probe(row: dict[str, Any]) -> None:
+    head = f"probe {row['server']} {row.get('server_version') or ''} vs profile {row.get('profile') or '-'}: "
+    if row["matches"]:
+        print(head + "matches (" + ", ".join(f"{k}={v}" for k, v in row["observed"].items()) + ")", flush=True)
+    else:
+        print(head + "MISMATCH: " + "; ".join(row.get("mismatches") or [row.get("reason", "failed")]), flush=True)

@@ -33,6 +33,11 @@ class ServerSpec:
         return self._profile(Version(version))
 
 
+def _hypercorn_profile(v: Version) -> str:
+    # Before 0.14.4, TCPServer._read_data did not report a clean EOF as Closed().
+    return "hypercorn-0.14" if v < Version("0.14.4") else "hypercorn"
+
+
 def _uvicorn_profile(v: Version) -> str:
     # uvicorn 0.28.0 raised ClientDisconnected (an OSError) from send() after a disconnect and
     # announced spec 2.4; 0.28.1 reverted the raise ("Revert raise ClientDisconnected on HTTP").
@@ -52,10 +57,10 @@ SERVERS: dict[str, ServerSpec] = {
             _uvicorn_profile,
         ),
         ServerSpec(
-            "hypercorn-asyncio", "hypercorn", ("hypercorn",), "asyncio", "hypercorn, asyncio worker", lambda v: "hypercorn"
+            "hypercorn-asyncio", "hypercorn", ("hypercorn",), "asyncio", "hypercorn, asyncio worker", _hypercorn_profile
         ),
         ServerSpec(
-            "hypercorn-trio", "hypercorn", ("hypercorn[trio]",), "trio", "hypercorn, trio worker", lambda v: "hypercorn"
+            "hypercorn-trio", "hypercorn", ("hypercorn[trio]",), "trio", "hypercorn, trio worker", _hypercorn_profile
         ),
         ServerSpec("granian", "granian", ("granian",), "asyncio", "granian (Rust), asyncio loop", lambda v: "granian"),
     )
