@@ -1,4 +1,4 @@
-"""Sessions: ``matrix`` (one per Starlette release, from matrix.toml), ``report``, ``tests``, ``lint``.
+"""Sessions: ``matrix`` (one per Starlette release, from matrix.toml), ``report``, ``servers``, ``tests``, ``lint``.
 
 ``nox -s matrix`` runs every cell and then the report; ``nox -s "matrix(starlette='0.28.0')"`` one
 cell; ``nox -t anyio3`` the cells of a tag; options after ``--`` narrow or widen the run
@@ -61,6 +61,14 @@ def bisect(session: nox.Session) -> None:
 def baseline(session: nox.Session) -> None:
     """Rewrite tests/baseline.json (the expectations pytest checks) from the matrix results."""
     baseline_session(RUN, session)
+
+
+@nox.session(python=False)
+def servers(session: nox.Session) -> None:
+    """Real servers on loopback vs the scripted profiles: -- [--versions 0.37.2] [--server uvicorn-h11]."""
+    from harness.serverplan import servers_session
+
+    servers_session(session, session.posargs)
 
 
 @nox.session

@@ -17,12 +17,12 @@ from harness.matrix import Cell
 DEFAULT_ROOT = Path(".nox") / "cells"
 
 
-def ensure_env(cell: Cell, root: Path = DEFAULT_ROOT) -> str:
+def ensure_env(cell: Cell, root: Path = DEFAULT_ROOT, name: str | None = None) -> str:
     """The path of a Python in an environment for ``cell`` (created if missing, not yet installed)."""
     interpreter = find_python(cell.python)
     if interpreter is None:
         raise HarnessError(f"Starlette {cell.id} needs Python {cell.python}, which is not installed (try pyenv)")
-    location = root / cell.id.replace("/", "_")
+    location = root / (name or cell.id).replace("/", "_")
     python = location / "bin" / "python"
     if not python.exists():
         uv = uv_binary()

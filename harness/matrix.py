@@ -130,10 +130,10 @@ def load(path: Path | str = "matrix.toml") -> MatrixConfig:
 
 
 def parse(raw: dict[str, Any], file: str = "matrix.toml") -> MatrixConfig:
-    unknown = set(raw) - {"matrix", "pins"}
+    unknown = set(raw) - {"matrix", "pins", "servers"}
     if unknown:
         key = sorted(unknown)[0]
-        raise ConfigError(file, key, "unknown table; the file has [matrix] and [[pins]]")
+        raise ConfigError(file, key, "unknown table; the file has [matrix], [[pins]] and [servers]")
     m = raw.get("matrix")
     if not isinstance(m, dict):
         raise ConfigError(file, "matrix", "missing [matrix] table")

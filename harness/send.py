@@ -24,6 +24,11 @@ class ASGIProtocolError(RuntimeError):
     """The app broke the ASGI HTTP protocol; the message says which rule."""
 
 
+class ContentLengthError(Exception):
+    """What h11-based servers raise into the app (``h11.LocalProtocolError``) when the body does
+    not match the ``Content-Length`` the app declared; raised only under profiles that check."""
+
+
 class RecordingSend:
     def __init__(self, profile: ServerProfile | None, conn: Connection, expect: Sequence[str] | None = None) -> None:
         # profile None: only check and record; the real server behind decides what send does.

@@ -118,15 +118,14 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if not self.alive:
                 raise ServerStartError(f"{self.server} exited at startup: {self.log_tail()}")
-            with contextlib.suppress(OSError):
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
-                    s.sendall(f"GET {READY_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
-                    s.settimeout(2.0)
-                    data = b""
-                    while chunk := s.recv(4096):
-                        data += chunk
-                    if data.startswith(b"HTTP/1.1 200") and data.endswith(b"ready"):
-                        return
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
+                s.sendall(f"GET {READY_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+                s.settimeout(2.0)
+                data = b""
+                while chunk := s.recv(4096):
+                    data += chunk
+                if data.startswith(b"HTTP/1.1 200") and data.endswith(b"ready"):
+                    return
             time.sleep(0.05)
         raise ServerStartError(f"{self.server} did not answer within {self.startup_timeout:g} s: {self.log_tail()}")
 

@@ -271,3 +271,51 @@ async def test_checkpoint_waits_let_the_app_run_that_many_steps_first(backend):
     d = await run(app, "request,wait:3,disconnect", "uvicorn", backend)
     assert d.outcome == "ok"
     assert d.conn.sent_after_disconnect == 2, "the disconnect arrived while the app was still stepping"
+
+
+def short_body(wait_for_disconnect: bool) -> Any:
+    """An app that declares 4 bytes and ends the body with none (what BaseHTTPMiddleware does when
+    the inner response is cut off), optionally after seeing the disconnect."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        if wait_for_disconnect:
+            await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return app
+
+
+async def test_hypercorn_raises_a_content_length_error_even_after_the_client_left(backend):
+    d = await run(short_body(True), "request,disconnect", "hypercorn", backend)
+    assert d.outcome == "exception"
+    assert d.exception is not None and d.exception.message == "Too little data for declared Content-Length"
+
+
+async def test_uvicorn_checks_content_length_only_while_the_client_is_connected(backend):
+    gone = await run(short_body(True), "request,disconnect", "uvicorn", backend)
+    assert gone.outcome == "ok" and gone.detail == "complete response"
+    connected = await run(short_body(False), "request", "uvicorn", backend)
+    assert connected.outcome == "exception"
+    assert connected.exception is not None and "Content-Length" in connected.exception.message
+
+
+async def test_too_much_body_is_refused_where_the_server_checks(backend):
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]})
+        await send({"type": "http.response.body", "body": b"toolong"})
+
+    d = await run(app, "request", "hypercorn", backend)
+    assert d.exception is not None and d.exception.message == "Too much data for declared Content-Length"
+    assert (await run(app, "request", "gen-repeat", backend)).outcome == "ok"
+
+
+async def test_old_hypercorn_does_not_tell_the_app_about_a_clean_close(backend):
+    log: list[str] = []
+    d = await run(reader(2, log), "request,disconnect", "hypercorn-0.14", backend)
+    assert log == ["http.request"]  # the second receive() waits: the close never arrives
+    assert d.outcome == "hang"
+    log2: list[str] = []
+    d2 = await run(reader(2, log2), "request,disconnect", "hypercorn", backend)
+    assert log2 == ["http.request", "http.disconnect"] and d2.outcome == "ok"
