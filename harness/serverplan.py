@@ -107,6 +107,9 @@ def parse_servers(table: Any, file: str) -> ServersConfig:
             raise ConfigError(file, f"servers.{key}", f"expected {_KEYS[key]}, got {value!r}")
         return value
 
+    repeat = number("repeat", 20, integer=True)
+    time_scale = number("time_scale", 0.05)
+    app_timeout = number("app_timeout", 3.0)
     checks = []
     for i, entry in enumerate(_tables(table.get("check"), file, "servers.check")):
         where = f"servers.check[{i}]"
@@ -143,9 +146,9 @@ def parse_servers(table: Any, file: str) -> ServersConfig:
     return ServersConfig(
         file=file,
         servers=tuple(servers),
-        repeat=number("repeat", 20, integer=True),
-        time_scale=number("time_scale", 0.05),
-        app_timeout=number("app_timeout", 3.0),
+        repeat=repeat,
+        time_scale=time_scale,
+        app_timeout=app_timeout,
         checks=tuple(checks),
         pins=tuple(pins),
     )

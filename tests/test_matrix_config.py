@@ -158,3 +158,50 @@ def test_a_checkout_or_wheel_becomes_a_dev_cell_with_the_newest_pins(config, tmp
     assert not is_dev_target("0.38.6")
     with pytest.raises(HarnessError, match="no such checkout or wheel"):
         dev_cell(config, INDEX, str(tmp_path / "missing"))
+
+
+def test_the_servers_table_checks_the_issue_asks_for():
+    from harness.serverplan import load_servers
+
+    servers = load_servers(ROOT / "matrix.toml")
+    assert set(servers.servers) >= {"uvicorn-h11", "uvicorn-httptools", "hypercorn-asyncio", "hypercorn-trio"}
+    by_version = {c.starlette: c.scenarios for c in servers.checks}
+    assert by_version["0.20.4"] == ("pr1634-seed",)
+    assert by_version["0.37.2"] == tuple(f"depth-sweep[depth={d},endpoint=slow,when=now]" for d in range(1, 7))
+    assert "newest" in by_version
+    assert servers.pinned("hypercorn-trio", Version("0.20.4")) == ("hypercorn==0.14.3",)
+    assert servers.pinned("hypercorn-trio", Version("0.37.2")) is None
+
+
+_SERVERS_OK = '[matrix]\nstarlette = ["1.0"]\n[servers]\nservers = ["uvicorn-h11"]\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "fix"),
+    [
+        ('[matrix]\nstarlette = ["1.0"]\n', "servers", "missing [servers] table"),
+        (_SERVERS_OK.replace("uvicorn-h11", "gunicorn"), "servers.servers", "choose from uvicorn-h11"),
+        (_SERVERS_OK + "repeats = 3\n", "servers.repeats", "known keys are"),
+        (_SERVERS_OK + "repeat = 0\n", "servers.repeat", "integer >= 1"),
+        (_SERVERS_OK, "servers.check", "no [[servers.check]] table"),
+        (_SERVERS_OK + '[[servers.check]]\nstarlette = "latest"\nscenarios = ["x"]\n', "servers.check[0].starlette", "'newest'"),
+        (_SERVERS_OK + '[[servers.check]]\nstarlette = "0.37.2"\n', "servers.check[0].scenarios", "expected a list"),
+        (
+            _SERVERS_OK + '[[servers.check]]\nstarlette = "0.37.2"\nscenarios = ["x"]\n'
+            '[[servers.pins]]\nstarlette = "<0.31"\nservers = ["hypercorn-trio"]\n',
+            "servers.pins[0].requirements",
+            "expected a list of requirement strings",
+        ),
+    ],
+)
+def test_a_malformed_servers_table_is_one_line_naming_the_key(tmp_path, text, key, fix):
+    from harness.serverplan import load_servers
+
+    path = tmp_path / "matrix.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_servers(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {key}: ")
+    assert fix in message
+    assert "\n" not in message

@@ -1,0 +1,263 @@
+"""Real servers on loopback: the model checked against them, and the runner's promises.
+
+These start uvicorn and hypercorn for real (installed by the test extra) on 127.0.0.1 with an
+ephemeral port, and close real sockets. They specify three things: a real server's verdict is
+classified like the driver's; each profile's claims are measured against the installed server (and a
+wrong claim is caught); and no server outlives the harness, whatever way the harness ends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import servecheck
+from harness.agreement import AGREE, COMPATIBLE, DISAGREE, NO_DATA, markdown, verdict
+from harness.probes import compare, run_probe, wrong
+from harness.profiles import get_profile
+from harness.rawclient import play
+from harness.scenario import Scenario, load_catalogue
+from harness.script import parse_script
+from harness.servecheck import CheckConfig, check_cell
+from harness.serverproc import TOKEN_VAR, ServerProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+pytest.importorskip("uvicorn")
+pytest.importorskip("hypercorn")
+
+CATALOGUE = {s.name: s for s in load_catalogue()}
+
+
+def server_processes() -> list[int]:
+    """Every process on this machine started by a ServerProcess (they all carry TOKEN_VAR)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"{TOKEN_VAR}=".encode() in environ:
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_until_gone(pids: list[int], seconds: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if p in server_processes()]
+    return alive
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_servers():
+    assert server_processes() == [], "a server from an earlier test is still running"
+    yield
+    assert wait_until_gone(server_processes()) == [], "this test left a server running"
+
+
+def config(tmp_path: Path, repeat: int = 3) -> CheckConfig:
+    return CheckConfig(repeat=repeat, logs=tmp_path / "logs")
+
+
+# --- the model against the real thing ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("server", ["uvicorn-h11", "hypercorn-asyncio", "hypercorn-trio"])
+def test_a_real_server_reports_no_response_returned_exactly_as_the_driver_does(tmp_path, server):
+    row = check_cell(CATALOGUE["silent-inner[stack=base]"], server, config(tmp_path))
+    assert row["status"] == "done"
+    assert row["real"] == {"no_response_returned": 3}
+    assert row["scripted"] == {"no_response_returned": 3}
+    assert row["verdict"] == AGREE
+    assert any("No response returned." in e for e in row["server_errors"]), row["server_errors"]
+    assert row["repro"].startswith("pip install starlette==") and "serve-check" in row["repro"]
+
+
+def test_the_client_closes_at_each_scripted_point_and_the_app_sees_it(tmp_path):
+    streaming = CATALOGUE["depth-sweep[depth=1,endpoint=streaming,when=now]"]
+    spec = {"mode": "scenario", "scenario": streaming.name, "time_scale": 0.05, "app_timeout": 3.0, "base": {}}
+    points = {
+        "request,disconnect": "before any response byte",
+        "request,wait:start,disconnect": "after the response headers",
+        "request,wait:chunks=1,disconnect": "mid-stream",
+        "request:abc+more,disconnect": "before the body ends",
+        "request,wait:complete,disconnect": "after the response",
+    }
+    with ServerProcess("uvicorn-h11", spec, log_path=tmp_path / "server.log") as proc:
+        for run, (script, where) in enumerate(points.items()):
+            method = "POST" if "abc" in script else "GET"
+            client = play(proc.port, parse_script(script), run=run, method=method, timeout=5)
+            record = proc.next_record(5)
+            assert client.closed_at == where, (script, client)
+            assert client.error is None, client
+            assert record is not None and record["repeat"] == run
+    assert server_processes() == []
+
+
+# --- profile probes --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory):
+    logs = tmp_path_factory.mktemp("probe-logs")
+    return {s: run_probe(s, logs=logs) for s in ("uvicorn-h11", "hypercorn-asyncio", "hypercorn-trio")}
+
+
+@pytest.mark.parametrize("server", ["uvicorn-h11", "hypercorn-asyncio", "hypercorn-trio"])
+def test_the_installed_server_behaves_as_its_profile_says(probed, server):
+    row = probed[server]
+    assert row["matches"], row.get("mismatches") or row.get("reason")
+    assert row["observed"]["notices_close"] is True, "the probe client's close must really reach the app"
+
+
+def test_a_deliberately_wrong_profile_is_caught_end_to_end(tmp_path):
+    lie = wrong(get_profile("hypercorn"), after_disconnect="repeat")
+    row = run_probe("hypercorn-asyncio", profile=lie, logs=tmp_path)
+    assert not row["matches"]
+    assert row["mismatches"] == [
+        "after_disconnect: profile 'hypercorn-wrong' says 'repeat', the server did 'once'",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("server", "change", "field"),
+    [
+        ("uvicorn-h11", {"spec_version": "2.4"}, "spec_version"),
+        ("uvicorn-h11", {"send_raises_after_disconnect": True}, "send_raises_after_disconnect"),
+        ("uvicorn-h11", {"after_complete": "block"}, "after_complete"),
+        ("uvicorn-h11", {"disconnect_preempts_body": False}, "disconnect_preempts_body"),
+        ("hypercorn-asyncio", {"content_length": "connected"}, "content_length"),
+        ("hypercorn-trio", {"notices_close": False}, "notices_close"),
+    ],
+)
+def test_every_claim_of_a_profile_is_checked(probed, server, change, field):
+    row = probed[server]
+    lie = wrong(get_profile(row["profile"]), **change)
+    problems = compare(lie, row["observed"])
+    assert len(problems) == 1 and problems[0].startswith(f"{field}: "), problems
+
+
+# --- nothing is left behind ----------------------------------------------------------------------
+
+
+def test_the_server_is_gone_after_a_cell_whose_client_fails(tmp_path, monkeypatch):
+    started: list[int] = []
+    real_start = ServerProcess.start
+
+    def start(self: ServerProcess) -> None:
+        real_start(self)
+        started.append(self.pid)
+
+    def failing_play(*args, **kwargs):
+        raise ConnectionError("the client broke mid-cell")
+
+    monkeypatch.setattr(ServerProcess, "start", start)
+    monkeypatch.setattr(servecheck, "play", failing_play)
+    with pytest.raises(ConnectionError):
+        check_cell(CATALOGUE["silent-inner[stack=base]"], "uvicorn-h11", config(tmp_path))
+    assert len(started) == 1
+    assert wait_until_gone(started, 0.5) == []
+
+
+def test_a_server_that_cannot_start_is_the_cells_status_and_leaves_nothing(tmp_path):
+    unknown = Scenario("not-in-catalogue", "x", "test", stack="base", endpoint="slow", receive="request,disconnect")
+    row = check_cell(unknown, "hypercorn-asyncio", config(tmp_path))
+    assert row["status"] == "server-failed"
+    assert row["verdict"] == NO_DATA
+    assert "exited at startup" in row["reason"]
+    assert server_processes() == []
+
+
+def _harness_with_a_server(tmp_path: Path) -> subprocess.Popen[str]:
+    """A harness process that starts a server and then waits; returns once the server is up."""
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from harness.serverproc import ServerProcess, stop_on_sigterm\n"
+        "stop_on_sigterm()\n"
+        "spec = {'mode': 'scenario', 'scenario': 'silent-inner[stack=base]', 'time_scale': 0.05,\n"
+        "        'app_timeout': 3.0, 'base': {}}\n"
+        f"with ServerProcess('uvicorn-h11', spec, log_path=Path({str(tmp_path / 's.log')!r})) as p:\n"
+        "    print(p.pid, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip().isdigit(), "the harness process did not start its server"
+    return proc
+
+
+@pytest.mark.parametrize(
+    "how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"]
+)
+def test_however_the_harness_ends_its_server_goes_with_it(tmp_path, how):
+    harness = _harness_with_a_server(tmp_path)
+    servers = server_processes()
+    assert len(servers) == 1
+    harness.send_signal(how)
+    harness.wait(timeout=10)
+    assert harness.stdout is not None
+    harness.stdout.close()
+    # SIGKILL gives the harness no chance to clean up: the server notices its parent is gone.
+    assert wait_until_gone(servers, 3.0) == []
+
+
+# --- the verdict and the table -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("real", "scripted", "expected"),
+    [
+        ({"ok": 20}, {"ok": 20}, AGREE),
+        ({"no_response_returned": 20}, {"ok": 20}, DISAGREE),
+        ({"no_response_returned": 17, "ok": 3}, {"no_response_returned": 20}, COMPATIBLE),
+        ({"no_response_returned": 10, "ok": 10}, {"no_response_returned": 4, "ok": 16}, COMPATIBLE),
+        ({"no_response_returned": 2, "ok": 18}, {"no_response_returned": 18, "ok": 2}, DISAGREE),
+        ({}, {"ok": 20}, NO_DATA),
+    ],
+)
+def test_the_verdict_compares_rates_within_the_stated_tolerance(real, scripted, expected):
+    assert verdict(real, scripted)[0] == expected
+
+
+def test_the_table_shows_counts_side_by_side_with_the_verdict():
+    row = {
+        "starlette": "0.37.2",
+        "scenario": "depth-sweep[depth=4,endpoint=slow,when=now]",
+        "server": "uvicorn-h11",
+        "server_version": "0.54.0",
+        "profile": "uvicorn",
+        "real": {"no_response_returned": 20},
+        "scripted": {"no_response_returned": 20},
+        "verdict": AGREE,
+        "status": "done",
+        "closed_at": {"before any response byte": 20},
+        "server_errors": ["ERROR: Exception in ASGI application -> RuntimeError: No response returned."],
+    }
+    table = markdown([row])
+    assert (
+        "| 0.37.2 | depth-sweep[depth=4,endpoint=slow,when=now] | uvicorn-h11 0.54.0 | uvicorn | "
+        "no_response_returned 20/20 | no_response_returned 20/20 | **agree** |" in table
+    )
+
+
+def test_the_scripted_twin_of_the_pr_test_uses_the_servers_profile():
+    twin = servecheck.scripted_twin(CATALOGUE["pr1634-seed"])
+    assert twin.profiles is None and twin.expect_sent is None
+    assert dataclasses.replace(twin, profiles=("gen-end", "gen-repeat"), expect_sent=("http.response.start",)) == (
+        CATALOGUE["pr1634-seed"]
+    )
