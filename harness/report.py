@@ -249,7 +249,7 @@ class Report:
             )
         return "\n".join(lines)
 
-    def to_html(self) -> str:
+    def to_html(self, agreement: dict[str, Any] | None = None) -> str:
         """A self-contained page: the heatmap is drawn by a few lines of script from compact data
         (one character per cell), so 400 rows x 100 releases stay a few hundred kilobytes."""
         codes = {
@@ -308,7 +308,7 @@ Rows that are <code>ok</code> everywhere are left out.
 Click a cell for its outcomes and a command that reproduces it.</p>
 <p>{legend}</p><pre id="pick">(click a cell)</pre><table id="heat"></table>
 <h2>Transitions</h2><table class="t"><tr><th>scenario</th><th>backend</th><th>profile</th><th>between</th>
-<th>was</th><th>now</th></tr>{transitions}</table>
+<th>was</th><th>now</th></tr>{transitions}</table>{agreement_html(agreement)}
 <script>
 const D = {data};
 const q = s => "'" + s.replace(/'/g, "'\\''") + "'";
@@ -337,8 +337,51 @@ t.addEventListener("click", e => {{
         paths = [folder / "report.md", folder / "report.json", folder / "report.html"]
         write_atomic(paths[0], [self.to_markdown()])
         write_atomic(paths[1], [json.dumps(self.to_json(), indent=1, sort_keys=True)])
-        write_atomic(paths[2], [self.to_html()])
+        write_atomic(paths[2], [self.to_html(load_agreement(folder))])
         return paths
+
+
+def load_agreement(folder: Path) -> dict[str, Any] | None:
+    """``nox -s servers``'s summary, when it has been run into the same results folder."""
+    try:
+        return json.loads((folder / "agreement.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def agreement_html(agreement: dict[str, Any] | None) -> str:
+    """The real-server section of the page: verdict counts, the rows that are not plain agreement
+    first, then the probes. Full detail stays in agreement.md."""
+    if not agreement:
+        return ""
+    from harness.agreement import AGREE, counts_text
+
+    cells = agreement.get("cells") or []
+    tally = Counter(c.get("verdict") for c in cells)
+    ordered = sorted(cells, key=lambda c: (c.get("verdict") == AGREE, c.get("starlette"), c.get("scenario")))
+    rows = "".join(
+        f"<tr><td>{html.escape(str(c.get('starlette')))}</td><td>{html.escape(c.get('scenario', ''))}</td>"
+        f"<td>{html.escape(c.get('server', ''))} {html.escape(str(c.get('server_version') or ''))}</td>"
+        f"<td>{html.escape(str(c.get('profile') or '-'))}</td><td>{html.escape(counts_text(c.get('real') or {}))}</td>"
+        f"<td>{html.escape(counts_text(c.get('scripted') or {}))}</td>"
+        f"<td><b>{html.escape(str(c.get('verdict')))}</b></td>"
+        f"<td><code>{html.escape(c.get('repro', ''))}</code></td></tr>"
+        for c in ordered
+    )
+    probes = "".join(
+        f"<tr><td>{html.escape(p.get('server', ''))} {html.escape(str(p.get('server_version') or ''))}</td>"
+        f"<td>{html.escape(str(p.get('profile') or '-'))}</td><td>"
+        + html.escape("matches" if p.get("matches") else "; ".join(p.get("mismatches") or [p.get("reason", "")]))
+        + "</td></tr>"
+        for p in agreement.get("probes") or []
+    )
+    summary = ", ".join(f"{v} {n}" for v, n in sorted(tally.items(), key=lambda kv: str(kv[0])))
+    return f"""
+<h2>Real servers vs the scripted driver</h2><p>{len(cells)} cells: {html.escape(summary)}
+(tolerance {agreement.get("tolerance")}; details in agreement.md).</p>
+<table class="t"><tr><th>starlette</th><th>scenario</th><th>server</th><th>profile</th><th>real</th><th>scripted</th>
+<th>verdict</th><th>repro</th></tr>{rows}</table>
+<h3>Profile probes</h3><table class="t"><tr><th>server</th><th>profile</th><th>result</th></tr>{probes}</table>"""
 
 
 def build(cells: Sequence[CellInfo], records_by_cell: dict[str, Iterable[dict[str, Any]]]) -> Report:

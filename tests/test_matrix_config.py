@@ -184,7 +184,11 @@ _SERVERS_OK = '[matrix]\nstarlette = ["1.0"]\n[servers]\nservers = ["uvicorn-h11
         (_SERVERS_OK + "repeats = 3\n", "servers.repeats", "known keys are"),
         (_SERVERS_OK + "repeat = 0\n", "servers.repeat", "integer >= 1"),
         (_SERVERS_OK, "servers.check", "no [[servers.check]] table"),
-        (_SERVERS_OK + '[[servers.check]]\nstarlette = "latest"\nscenarios = ["x"]\n', "servers.check[0].starlette", "'newest'"),
+        (
+            _SERVERS_OK + '[[servers.check]]\nstarlette = "latest"\nscenarios = ["x"]\n',
+            "servers.check[0].starlette",
+            "'newest'",
+        ),
         (_SERVERS_OK + '[[servers.check]]\nstarlette = "0.37.2"\n', "servers.check[0].scenarios", "expected a list"),
         (
             _SERVERS_OK + '[[servers.check]]\nstarlette = "0.37.2"\nscenarios = ["x"]\n'

@@ -193,7 +193,11 @@ def _harness_with_a_server(tmp_path: Path) -> subprocess.Popen[str]:
         "    time.sleep(60)\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -201,9 +205,7 @@ def _harness_with_a_server(tmp_path: Path) -> subprocess.Popen[str]:
     return proc
 
 
-@pytest.mark.parametrize(
-    "how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"]
-)
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"])
 def test_however_the_harness_ends_its_server_goes_with_it(tmp_path, how):
     harness = _harness_with_a_server(tmp_path)
     servers = server_processes()
@@ -258,6 +260,23 @@ def test_the_table_shows_counts_side_by_side_with_the_verdict():
 def test_the_scripted_twin_of_the_pr_test_uses_the_servers_profile():
     twin = servecheck.scripted_twin(CATALOGUE["pr1634-seed"])
     assert twin.profiles is None and twin.expect_sent is None
-    assert dataclasses.replace(twin, profiles=("gen-end", "gen-repeat"), expect_sent=("http.response.start",)) == (
-        CATALOGUE["pr1634-seed"]
+    assert (
+        dataclasses.replace(twin, profiles=("gen-end", "gen-repeat"), expect_sent=("http.response.start",))
+        == (CATALOGUE["pr1634-seed"])
     )
+
+
+def test_the_html_report_summarizes_the_agreement_when_present(tmp_path):
+    from harness.report import agreement_html, load_agreement
+
+    assert load_agreement(tmp_path) is None and agreement_html(None) == ""
+    (tmp_path / "agreement.json").write_text(
+        '{"tolerance": 0.35, "cells": [{"starlette": "0.37.2", "scenario": "s", "server": "uvicorn-h11",'
+        ' "real": {"ok": 20}, "scripted": {"no_response_returned": 20}, "verdict": "disagree", "repro": "pip x"}],'
+        ' "probes": [{"server": "hypercorn-trio", "profile": "hypercorn", "matches": false,'
+        ' "mismatches": ["after_disconnect: ..."]}]}'
+    )
+    section = agreement_html(load_agreement(tmp_path))
+    assert "1 cells: disagree 1" in section
+    assert "<b>disagree</b>" in section and "<code>pip x</code>" in section
+    assert "after_disconnect: ..." in section
