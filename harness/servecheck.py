@@ -32,6 +32,8 @@ from harness.servers import SERVERS, get_server
 TIME_SCALE = 0.05
 #: Real seconds an app may run before the recorder calls it a hang (60 virtual seconds, scaled).
 APP_TIMEOUT = 3.0
+#: Real seconds between the last record and stopping the server, so its log of that request is whole.
+LOG_SETTLE_S = 0.3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +173,7 @@ def _real_runs(
                 )
             record["client"] = client.to_json()
             runs.append(record)
+        time.sleep(LOG_SETTLE_S)  # the server logs the last request's error after the recorder's line
     log = proc.log_text()
     return {"runs": runs, "errors": server_errors(log), "log": str(log_path), "crashed": crashed}
 

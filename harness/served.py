@@ -93,11 +93,26 @@ def _serve_hypercorn_trio(app: Any, fd: int) -> None:
     trio.run(functools.partial(serve, app, _hypercorn_config(fd), mode="asgi"))
 
 
+def _serve_granian(app: Any, fd: int) -> None:
+    # Granian binds its own socket (Rust side): take the parent's port, free it, and bind it again
+    # at once. The embedded server runs the app in this process, on this asyncio loop.
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server.embed import Server
+
+    listener = socket.socket(fileno=fd)
+    port = listener.getsockname()[1]
+    listener.close()
+    server = Server(app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_level=LogLevels.warning)
+    asyncio.run(server.serve())
+
+
 _LAUNCHERS: dict[str, Callable[[Any, int], None]] = {
     "uvicorn-h11": functools.partial(_serve_uvicorn, http="h11"),
     "uvicorn-httptools": functools.partial(_serve_uvicorn, http="httptools"),
     "hypercorn-asyncio": _serve_hypercorn_asyncio,
     "hypercorn-trio": _serve_hypercorn_trio,
+    "granian": _serve_granian,
 }
 
 

@@ -267,6 +267,8 @@ def servers_session(session: Any, argv: Sequence[str]) -> None:
                 continue
             cells += result["cells"]
             probes += result["probes"]
+    # Each environment probes its servers; one row per server version is enough for the table.
+    probes = list({(p["server"], p.get("server_version"), p.get("profile")): p for p in probes}.values())
     payload = {"tolerance": TOLERANCE, "cells": cells, "probes": probes}
     write_atomic(out_dir / "agreement.json", [json.dumps(_without_runs(payload), indent=1, default=str)])
     write_atomic(out_dir / "agreement.md", [markdown(cells, probes)])

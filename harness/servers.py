@@ -62,12 +62,16 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec(
             "hypercorn-trio", "hypercorn", ("hypercorn[trio]",), "trio", "hypercorn, trio worker", _hypercorn_profile
         ),
-        ServerSpec("granian", "granian", ("granian",), "asyncio", "granian (Rust), asyncio loop", lambda v: "granian"),
+        ServerSpec(
+            "granian",
+            "granian",
+            ("granian",),
+            "asyncio",
+            "granian (Rust), embedded server on asyncio",
+            lambda v: "granian",
+        ),
     )
 }
-
-DEFAULT_SERVERS = ("uvicorn-h11", "uvicorn-httptools", "hypercorn-asyncio", "hypercorn-trio")
-
 
 def get_server(name: str) -> ServerSpec:
     try:
