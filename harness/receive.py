@@ -68,6 +68,13 @@ class ScriptedReceive:
         conn = self._conn
         index = len(conn.receive_calls)
         conn.receive_calls.append("<blocked>")
+        if self._profile.receive_delay:
+            try:
+                for _ in range(self._profile.receive_delay):
+                    await conn.backend.checkpoint()
+            except BaseException:
+                conn.receive_calls[index] = "<cancelled>"
+                raise
         while True:
             message = self._next_message()
             if message is not None:

@@ -179,9 +179,9 @@ async def _bounded_asyncio(call: Callable[[], Awaitable[None]], timeout: float) 
     handle = asyncio.get_running_loop().call_later(timeout, fire)
     try:
         await call()
-    except asyncio.CancelledError:
+    except asyncio.CancelledError as e:
         if not fired:
-            raise  # the server cancelled the app: not ours to swallow
+            return _Ended(e, False)  # the server cancelled the app: recorded, then re-raised
         if sys.version_info >= (3, 11):
             task.uncancel()
         return _Ended(None, True)
@@ -205,9 +205,7 @@ async def _bounded_trio(call: Callable[[], Awaitable[None]], timeout: float) -> 
             exc = e
     if scope.cancel_called:
         return _Ended(None if exc is None or _only_cancellations(exc, trio.Cancelled) else exc, True)
-    if exc is not None and _only_cancellations(exc, trio.Cancelled):
-        raise exc  # the server's own cancellation
-    return _Ended(exc, False)
+    return _Ended(exc, False)  # a trio.Cancelled here is the server's own: recorded, then re-raised
 
 
 def _is_cancellation(exc: BaseException) -> bool:

@@ -228,9 +228,11 @@ def servers_session(session: Any, argv: Sequence[str]) -> None:
         repeat = o.repeat or config.repeat
         if repeat < 1:
             raise HarnessError(f"--repeat {repeat}: must be at least 1")
-        checks = [c for c in config.checks if not o.versions or c.starlette in o.versions]
-        if o.versions and not checks:
-            checks = [Check(v, ()) for v in o.versions]
+        if o.versions:
+            known = {c.starlette: c for c in config.checks}
+            checks = [known.get(v, Check(v, ())) for v in o.versions]
+        else:
+            checks = list(config.checks)
         catalogue = load_catalogue()
         for c in checks:
             select(catalogue, list(o.scenario) or list(c.scenarios) or ["*"])  # one line for a bad pattern

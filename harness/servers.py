@@ -73,6 +73,7 @@ SERVERS: dict[str, ServerSpec] = {
     )
 }
 
+
 def get_server(name: str) -> ServerSpec:
     try:
         return SERVERS[name]

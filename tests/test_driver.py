@@ -319,3 +319,36 @@ async def test_old_hypercorn_does_not_tell_the_app_about_a_clean_close(backend):
     log2: list[str] = []
     d2 = await run(reader(2, log2), "request,disconnect", "hypercorn", backend)
     assert log2 == ["http.request", "http.disconnect"] and d2.outcome == "ok"
+
+
+async def test_granians_receive_answers_a_few_scheduling_points_late(backend):
+    import anyio
+
+    ticks: dict[str, int] = {}
+
+    def app_for(name: str) -> Any:
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            count = 0
+
+            async def ticker() -> None:
+                nonlocal count
+                while True:
+                    count += 1
+                    await anyio.lowlevel.checkpoint()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ticker)
+                await anyio.lowlevel.checkpoint()
+                before = count
+                await receive()
+                ticks[name] = count - before
+                tg.cancel_scope.cancel()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+        return app
+
+    await run(app_for("uvicorn"), "request", "uvicorn", backend)
+    await run(app_for("granian"), "request", "granian", backend)
+    assert ticks["uvicorn"] == 0
+    assert ticks["granian"] >= get_profile("granian").receive_delay - 1 > 0

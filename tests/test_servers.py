@@ -111,10 +111,13 @@ def test_the_client_closes_at_each_scripted_point_and_the_app_sees_it(tmp_path):
 @pytest.fixture(scope="module")
 def probed(tmp_path_factory):
     logs = tmp_path_factory.mktemp("probe-logs")
-    return {s: run_probe(s, logs=logs) for s in ("uvicorn-h11", "hypercorn-asyncio", "hypercorn-trio")}
+    return {s: run_probe(s, logs=logs) for s in PROBED}
 
 
-@pytest.mark.parametrize("server", ["uvicorn-h11", "hypercorn-asyncio", "hypercorn-trio"])
+PROBED = ("uvicorn-h11", "uvicorn-httptools", "hypercorn-asyncio", "hypercorn-trio", "granian")
+
+
+@pytest.mark.parametrize("server", PROBED)
 def test_the_installed_server_behaves_as_its_profile_says(probed, server):
     row = probed[server]
     assert row["matches"], row.get("mismatches") or row.get("reason")
@@ -139,6 +142,7 @@ def test_a_deliberately_wrong_profile_is_caught_end_to_end(tmp_path):
         ("uvicorn-h11", {"disconnect_preempts_body": False}, "disconnect_preempts_body"),
         ("hypercorn-asyncio", {"content_length": "connected"}, "content_length"),
         ("hypercorn-trio", {"notices_close": False}, "notices_close"),
+        ("granian", {"after_disconnect": "once"}, "after_disconnect"),
     ],
 )
 def test_every_claim_of_a_profile_is_checked(probed, server, change, field):
