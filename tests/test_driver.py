@@ -336,11 +336,13 @@ async def test_granians_receive_answers_a_few_scheduling_points_late(backend):
                     count += 1
                     await anyio.lowlevel.checkpoint()
 
+            await receive()  # the request
+            await anyio.wait_all_tasks_blocked()  # the client has disconnected by now
             async with anyio.create_task_group() as tg:
                 tg.start_soon(ticker)
                 await anyio.lowlevel.checkpoint()
                 before = count
-                await receive()
+                await receive()  # the disconnect, already there: at once, or late
                 ticks[name] = count - before
                 tg.cancel_scope.cancel()
             await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -348,7 +350,7 @@ async def test_granians_receive_answers_a_few_scheduling_points_late(backend):
 
         return app
 
-    await run(app_for("uvicorn"), "request", "uvicorn", backend)
-    await run(app_for("granian"), "request", "granian", backend)
+    await run(app_for("uvicorn"), "request,disconnect", "uvicorn", backend)
+    await run(app_for("granian"), "request,disconnect", "granian", backend)
     assert ticks["uvicorn"] == 0
     assert ticks["granian"] >= get_profile("granian").receive_delay - 1 > 0
