@@ -87,19 +87,21 @@ def test_a_real_server_reports_no_response_returned_exactly_as_the_driver_does(t
 def test_the_client_closes_at_each_scripted_point_and_the_app_sees_it(tmp_path):
     streaming = CATALOGUE["depth-sweep[depth=1,endpoint=streaming,when=now]"]
     spec = {"mode": "scenario", "scenario": streaming.name, "time_scale": 0.05, "app_timeout": 3.0, "base": {}}
+    # closed_at says what had arrived when the client closed; the endpoint's first chunk follows
+    # its headers at once and may share their TCP segment, so wait:start can close mid-stream.
     points = {
-        "request,disconnect": "before any response byte",
-        "request,wait:start,disconnect": "after the response headers",
-        "request,wait:chunks=1,disconnect": "mid-stream",
-        "request:abc+more,disconnect": "before the body ends",
-        "request,wait:complete,disconnect": "after the response",
+        "request,disconnect": {"before any response byte"},
+        "request,wait:start,disconnect": {"after the response headers", "mid-stream"},
+        "request,wait:chunks=1,disconnect": {"mid-stream"},
+        "request:abc+more,disconnect": {"before the body ends"},
+        "request,wait:complete,disconnect": {"after the response"},
     }
     with ServerProcess("uvicorn-h11", spec, log_path=tmp_path / "server.log") as proc:
         for run, (script, where) in enumerate(points.items()):
             method = "POST" if "abc" in script else "GET"
             client = play(proc.port, parse_script(script), run=run, method=method, timeout=5)
             record = proc.next_record(5)
-            assert client.closed_at == where, (script, client)
+            assert client.closed_at in where, (script, client)
             assert client.error is None, client
             assert record is not None and record["repeat"] == run
     assert server_processes() == []
