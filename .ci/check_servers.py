@@ -4,7 +4,8 @@ import json
 import sys
 from pathlib import Path
 
-data = json.loads(Path(sys.argv[1]).read_text())
+parts = [json.loads(Path(f).read_text()) for f in sys.argv[1:]]
+data = {"cells": [c for p in parts for c in p["cells"]], "probes": [x for p in parts for x in p["probes"]]}
 cells = {(c["scenario"], c["server"]): c for c in data["cells"]}
 failures = []
 for (scenario, server), c in cells.items():

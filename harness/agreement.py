@@ -7,13 +7,15 @@ lost 20/20 times in one may be lost 17/20 times in the other.
 
 - ``agree``: both sides gave one and the same outcome every time;
 - ``both-flaky-compatible``: at least one side gave more than one outcome, and for every outcome
-  class the two rates differ by at most ``TOLERANCE``;
+  class the two rates differ by at most ``TOLERANCE`` (wider for fewer than 20 runs a side, see
+  ``tolerance_for``);
 - ``disagree``: anything else; the table says which outcomes differ;
 - ``no-data``: one side has no runs (the server did not start, or the cell crashed).
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,11 +30,19 @@ DISAGREE = "disagree"
 NO_DATA = "no-data"
 
 
-def verdict(real: Mapping[str, int], scripted: Mapping[str, int], tolerance: float = TOLERANCE) -> tuple[str, float]:
+def tolerance_for(n_real: int, n_scripted: int) -> float:
+    """``TOLERANCE``, widened for small samples to two worst-case standard errors of the difference
+    (5 runs a side: 0.63), so a flaky cell is not called a disagreement for want of runs."""
+    return max(TOLERANCE, 2 * math.sqrt(0.25 * (1 / n_real + 1 / n_scripted)))
+
+
+def verdict(real: Mapping[str, int], scripted: Mapping[str, int], tolerance: float | None = None) -> tuple[str, float]:
     """The verdict and the largest rate difference over all outcome classes."""
     n_real, n_scripted = sum(real.values()), sum(scripted.values())
     if not n_real or not n_scripted:
         return NO_DATA, 1.0
+    if tolerance is None:
+        tolerance = tolerance_for(n_real, n_scripted)
     outcomes = set(real) | set(scripted)
     gap = max(abs(real.get(o, 0) / n_real - scripted.get(o, 0) / n_scripted) for o in outcomes)
     if len(real) == 1 and len(scripted) == 1:
@@ -54,7 +64,8 @@ def markdown(cells: Sequence[Mapping[str, Any]], probes: Sequence[Mapping[str, A
         "# Real servers vs the scripted driver",
         "",
         f"Verdicts: agree (same single outcome), {COMPATIBLE} (a side is flaky; every outcome's rate "
-        f"within {TOLERANCE:g}), disagree, no-data. Real: N requests over loopback with a raw-socket "
+        f"within {TOLERANCE:g}, more for fewer than 20 runs a side), disagree, no-data. "
+        "Real: N requests over loopback with a raw-socket "
         "client; scripted: N runs of the driver with the server's profile on the worker's backend.",
         "",
         "| starlette | scenario | server | profile | real | scripted | verdict | client closed | server log |",

@@ -236,6 +236,11 @@ def test_however_the_harness_ends_its_server_goes_with_it(tmp_path, how):
         ({"no_response_returned": 10, "ok": 10}, {"no_response_returned": 4, "ok": 16}, COMPATIBLE),
         ({"no_response_returned": 2, "ok": 18}, {"no_response_returned": 18, "ok": 2}, DISAGREE),
         ({}, {"ok": 20}, NO_DATA),
+        # 5 runs a side: 4/5 against 2/5 is within sampling noise, 5/5 against 0/5 is not.
+        ({"exception": 4, "ok": 1}, {"ok": 3, "exception": 2}, COMPATIBLE),
+        ({"exception": 5}, {"ok": 5}, DISAGREE),
+        ({"exception": 5}, {"ok": 3, "exception": 2}, COMPATIBLE),
+        ({"exception": 5}, {"ok": 4, "exception": 1}, DISAGREE),
     ],
 )
 def test_the_verdict_compares_rates_within_the_stated_tolerance(real, scripted, expected):
