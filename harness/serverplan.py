@@ -10,10 +10,14 @@ requirements, built like a matrix cell's, and one ``harness serve-check`` proces
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +32,7 @@ from harness.agreement import DISAGREE, NO_DATA, TOLERANCE, markdown
 from harness.errors import ConfigError, HarnessError
 from harness.matrix import Cell, load, make_cell
 from harness.results import write_atomic
+from harness.scenario import load_catalogue, select
 from harness.servers import SERVERS, server_requirements
 
 if sys.version_info >= (3, 11):
@@ -214,7 +219,6 @@ def plan_envs(config: ServersConfig, cell: Cell, servers: Sequence[str]) -> list
 def servers_session(session: Any, argv: Sequence[str]) -> None:
     from harness.cli import csv_values
     from harness.envs import ensure_env
-    from harness.scenario import load_catalogue, select
 
     try:
         o = options_parser().parse_args(list(argv))
@@ -310,17 +314,35 @@ def _run_env(
     cmd += ["--server", ",".join(env.servers), "--out", str(out.resolve()), "--logs", str((parts / "logs").resolve())]
     for s in scenarios:
         cmd += ["--scenario", s]
-    # Bound: every request may hang to the app timeout, plus server startups; generous but finite.
-    budget = 120 + len(env.servers) * len(scenarios) * 10 * repeat * (config.app_timeout + 2)
+    # Bound: each request may take the client's and the record's waits in full (2 x app timeout + 8 s),
+    # plus a probe and a startup per server; generous but finite.
+    n = len(select(load_catalogue(), list(scenarios)))
+    budget = 60 + len(env.servers) * (60 + n * repeat * (2 * config.app_timeout + 8))
+    errors = parts / f"{env.id}.stderr"
+    parts.mkdir(parents=True, exist_ok=True)
+    # Lines are passed on as they come (one per cell and probe): a long check shows its progress.
+    with open(errors, "w") as err:
+        proc = subprocess.Popen(
+            cmd, cwd=cellrun.ROOT, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True
+        )
+    timer = threading.Timer(budget, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    timer.start()
     try:
-        proc = subprocess.run(cmd, cwd=cellrun.ROOT, timeout=budget, check=False, capture_output=True, text=True)
-    except subprocess.TimeoutExpired:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            session.log(line.rstrip())
+        proc.wait()
+    finally:
+        timer.cancel()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # anything it left behind; its servers stop themselves
+        proc.stdout.close()
+    if proc.returncode == -signal.SIGKILL:
         session.warn(f"{env.id}: serve-check did not finish within {budget:g} s")
         return None
-    for line in proc.stdout.splitlines():
-        session.log(line)
     if proc.returncode != 0 or not out.exists():
-        session.warn(f"{env.id}: serve-check failed: {(proc.stderr.strip().splitlines() or ['no output'])[-1]}")
+        lines = errors.read_text(errors="replace").strip().splitlines() or ["no output"]
+        session.warn(f"{env.id}: serve-check failed: {lines[-1]}")
         return None
     return json.loads(out.read_text())
 
