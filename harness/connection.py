@@ -7,10 +7,12 @@ Waiters take the current ``changed`` event before checking state, so no notifica
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends import Backend
+from harness.outcome import ExceptionInfo, classify
 
 
 @dataclass
@@ -55,3 +57,16 @@ class Connection:
     def notify(self) -> None:
         event, self.changed = self.changed, self.backend.event()
         event.set()
+
+    def classify(
+        self, exc: BaseException | None, timed_out: bool, hang_detail: Callable[[], str]
+    ) -> tuple[str, str, ExceptionInfo | None]:
+        """The run's outcome from what this connection saw and how the app ended."""
+        return classify(
+            exc=exc,
+            timed_out=timed_out,
+            violations=self.violations,
+            complete_response=self.response_complete,
+            sent_types=[m.type for m in self.sent],
+            hang_detail=hang_detail,
+        )

@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.backends import Backend
 from harness.connection import Connection
-from harness.outcome import ExceptionInfo, classify
+from harness.outcome import ExceptionInfo
 from harness.profiles import ServerProfile
 from harness.receive import ScriptedReceive
 from harness.script import ReceiveScript
@@ -100,13 +100,8 @@ async def drive(
     result = await backend.supervise(call_app, receive.run_client, bounds.timeout, bounds.real_timeout)
     elapsed = time.perf_counter() - started
     clock = "virtual " if virtual_time and backend.virtual_time_capable else ""
-    outcome, detail, info = classify(
-        exc=result.exc,
-        timed_out=result.timed_out,
-        violations=conn.violations,
-        complete_response=conn.response_complete,
-        sent_types=[m.type for m in conn.sent],
-        hang_detail=lambda: _hang_detail(conn, bounds, clock, elapsed),
+    outcome, detail, info = conn.classify(
+        result.exc, result.timed_out, lambda: _hang_detail(conn, bounds, clock, elapsed)
     )
     return Drive(outcome, detail, info, conn, elapsed, result.timed_out, result.leaked_tasks)
 

@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 from harness.backends import Backend, _only_cancellations
 from harness.connection import Connection
-from harness.outcome import classify
 
 #: Requests to this path are answered by the recorder itself: the client's "is the server up" check.
 READY_PATH = "/__harness_ready"
@@ -130,13 +129,10 @@ class Recorder:
         closer = getattr(observed, "close", None)
         if closer is not None:
             await closer()
-        outcome, detail, info = classify(
-            exc=ended.exc,
-            timed_out=ended.timed_out,
-            violations=conn.violations,
-            complete_response=conn.response_complete,
-            sent_types=[m.type for m in conn.sent],
-            hang_detail=lambda: (
+        outcome, detail, info = conn.classify(
+            ended.exc,
+            ended.timed_out,
+            lambda: (
                 f"did not finish within {self._timeout:g} s (real time); "
                 f"receive() calls: {', '.join(conn.receive_calls) or 'none'}"
             ),

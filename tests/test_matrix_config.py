@@ -116,10 +116,14 @@ BASE = '[matrix]\nstarlette = [">=0.13"]\n[[pins]]\nstarlette = ">=0"\npython = 
     ],
 )
 def test_a_malformed_matrix_is_one_line_naming_the_file_and_key(tmp_path, text, key, fix):
+    assert_one_line_error(load, tmp_path, text, key, fix)
+
+
+def assert_one_line_error(loader, tmp_path, text, key, fix):
     path = tmp_path / "matrix.toml"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:
-        load(path)
+        loader(path)
     message = str(info.value)
     assert message.startswith(f"{path}: {key}: ")
     assert fix in message
@@ -201,11 +205,4 @@ _SERVERS_OK = '[matrix]\nstarlette = ["1.0"]\n[servers]\nservers = ["uvicorn-h11
 def test_a_malformed_servers_table_is_one_line_naming_the_key(tmp_path, text, key, fix):
     from harness.serverplan import load_servers
 
-    path = tmp_path / "matrix.toml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load_servers(path)
-    message = str(info.value)
-    assert message.startswith(f"{path}: {key}: ")
-    assert fix in message
-    assert "\n" not in message
+    assert_one_line_error(load_servers, tmp_path, text, key, fix)
