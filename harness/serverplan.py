@@ -229,7 +229,7 @@ def servers_session(session: Any, argv: Sequence[str]) -> None:
         for s in servers:
             if s not in SERVERS:
                 raise HarnessError(f"--server {s}: unknown; choose from {', '.join(SERVERS)}")
-        repeat = o.repeat or config.repeat
+        repeat = config.repeat if o.repeat is None else o.repeat
         if repeat < 1:
             raise HarnessError(f"--repeat {repeat}: must be at least 1")
         if o.versions:

@@ -201,7 +201,9 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-_ERROR_LINE = re.compile(r"^(ERROR:|\[ERROR\])|\bERROR\b.*\b(exception|error)\b", re.IGNORECASE)
+#: uvicorn logs ``ERROR:    ...``; hypercorn and granian ``[...] [ERROR] ...``.
+_ERROR_LINE = re.compile(r"^ERROR:|\[ERROR\]")
+_NOT_FINAL = ("Traceback", "During handling", "The above")
 
 
 def server_errors(log: str) -> list[str]:
@@ -216,9 +218,7 @@ def server_errors(log: str) -> list[str]:
         for later in lines[i + 1 :]:
             if _ERROR_LINE.search(later):
                 break
-            if later and not later[0].isspace() and not later.startswith(("Traceback", "During handling", "The above")):
-                final = later.strip()
-                if not later.startswith(("+", "|")):
-                    pass
+            if later and not later[0].isspace() and not later.startswith(_NOT_FINAL):
+                final = later.strip()  # the last unindented line: the exception that ended it
         out.append(f"{line.strip()} -> {final}" if final else line.strip())
     return out

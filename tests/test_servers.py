@@ -291,3 +291,42 @@ def test_the_html_report_summarizes_the_agreement_when_present(tmp_path):
     assert "1 cells: disagree 1" in section
     assert "<b>disagree</b>" in section and "<code>pip x</code>" in section
     assert "after_disconnect: ..." in section
+
+
+def test_the_servers_error_lines_come_with_the_exception_that_ended_them():
+    from harness.serverproc import server_errors
+
+    log = (
+        "INFO:     started\n"
+        "ERROR:    Exception in ASGI application\n"
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in f\n'
+        "RuntimeError: No response returned.\n"
+        "[2026-11-22 02:39:05 +0000] [6041] [ERROR] Error in ASGI Framework\n"
+        "  + Exception Group Traceback (most recent call last):\n"
+        "  | h11._util.LocalProtocolError: Too little data\n"
+        "h11._util.LocalProtocolError: Too little data for declared Content-Length\n"
+    )
+    assert server_errors(log) == [
+        "ERROR:    Exception in ASGI application -> RuntimeError: No response returned.",
+        "[2026-11-22 02:39:05 +0000] [6041] [ERROR] Error in ASGI Framework -> "
+        "h11._util.LocalProtocolError: Too little data for declared Content-Length",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["serve-check", "--scenario", "pr1634-seed", "--server", "gunicorn"], "unknown server 'gunicorn'"),
+        (["serve-check", "--scenario", "no-such-*", "--server", "uvicorn-h11"], "no scenario matches 'no-such-*'"),
+        (["serve-check", "--scenario", "pr1634-seed", "--repeat", "0"], "--repeat 0: must be at least 1"),
+        (["probe", "--server", "daphne"], "unknown server 'daphne'"),
+    ],
+)
+def test_bad_serve_check_input_is_one_line(args, message):
+    from tests.conftest import run_harness
+
+    out = run_harness(*args)
+    assert out.returncode == 2
+    assert out.stderr.startswith("harness: error: ") and message in out.stderr
+    assert out.stderr.count("\n") == 1
