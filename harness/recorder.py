@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from harness.backends import Backend, _only_cancellations
 from harness.connection import Connection
+from harness.send import RecordingSend
 
 #: Requests to this path are answered by the recorder itself: the client's "is the server up" check.
 READY_PATH = "/__harness_ready"
@@ -97,12 +98,9 @@ class Recorder:
         await self._record(scope, receive, send)
 
     async def _record(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        # Imported here: the send checks are the scripted driver's, and need no server.
-        from harness.send import RecordingSend
-
         run = _run_id(scope)
         conn = Connection(self._backend)
-        checked_send = RecordingSend(None, conn)
+        checked_send = RecordingSend(None, conn)  # the driver's checks; the real server does the rest
         app, observed = self._factory(scope)
 
         async def recording_receive() -> Any:

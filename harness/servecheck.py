@@ -103,8 +103,8 @@ def _finish(row: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
     row["status"] = status
     if reason:
         row["reason"] = reason
-    row["verdict"], row["max_rate_gap"] = verdict(row["real"], row["scripted"])
-    row["verdict"] = row["verdict"] if status == "done" else "no-data"
+    found, row["max_rate_gap"] = verdict(row["real"], row["scripted"])
+    row["verdict"] = found if status == "done" else NO_DATA  # partial counts of a crashed cell say nothing
     row["repro"] = repro_command(row)
     return row
 
