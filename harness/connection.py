@@ -58,6 +58,16 @@ class Connection:
         event, self.changed = self.changed, self.backend.event()
         event.set()
 
+    def observed(self) -> dict[str, Any]:
+        """The record fields this connection saw (the results schema's names), for any run."""
+        return {
+            "sent": [m.to_json() for m in self.sent],
+            "receive_calls": list(self.receive_calls),
+            "complete_response": self.response_complete,
+            "sent_after_disconnect": self.sent_after_disconnect,
+            "violations": list(self.violations),
+        }
+
     def classify(
         self, exc: BaseException | None, timed_out: bool, hang_detail: Callable[[], str]
     ) -> tuple[str, str, ExceptionInfo | None]:

@@ -140,15 +140,11 @@ class Recorder:
             repeat=run,
             outcome=outcome,
             detail=detail,
-            sent=[m.to_json() for m in conn.sent],
-            receive_calls=list(conn.receive_calls),
             elapsed_s=round(elapsed, 6),
-            complete_response=conn.response_complete,
-            sent_after_disconnect=conn.sent_after_disconnect,
             endpoint=observed.to_json(),
             exception=info.to_json() if info is not None else None,
-            violations=list(conn.violations),
             scope_asgi=dict(scope.get("asgi") or {}),
+            **conn.observed(),
         )
         self._emit(record)
         if ended.exc is not None:

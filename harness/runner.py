@@ -54,7 +54,8 @@ class Job:
     seed: int | None
 
 
-def _base_fields(job: Job, config: RunConfig, env: dict[str, str | None]) -> dict[str, Any]:
+def base_fields(job: Job, config: RunConfig, env: dict[str, str | None]) -> dict[str, Any]:
+    """What a record says about the run before it happens: scenario, versions, backend, profile."""
     return dict(
         scenario=job.scenario.name,
         params=job.scenario.record_params(),
@@ -76,7 +77,7 @@ def _not_applicable(job: Job, env: dict[str, str | None]) -> str | None:
 
 async def run_job(job: Job, b: Backend, config: RunConfig, env: dict[str, str | None]) -> RunRecord:
     """One job inside an event loop of backend ``b`` that is already running."""
-    base = _base_fields(job, config, env)
+    base = base_fields(job, config, env)
     scenario, prof = job.scenario, get_profile(job.profile)
     probe = Probe()
     script = scenario.parsed_script()
@@ -105,15 +106,11 @@ async def run_job(job: Job, b: Backend, config: RunConfig, env: dict[str, str | 
     return RunRecord(
         outcome=d.outcome,
         detail=d.detail,
-        sent=[m.to_json() for m in conn.sent],
-        receive_calls=list(conn.receive_calls),
         elapsed_s=round(d.elapsed_s, 6),
-        complete_response=conn.response_complete,
-        sent_after_disconnect=conn.sent_after_disconnect,
         endpoint=probe.to_json(),
         exception=d.exception.to_json() if d.exception is not None else None,
-        violations=list(conn.violations),
         loop_errors=loop_errors,
+        **conn.observed(),
         leaked_tasks=d.leaked_tasks,
         **base,
     )
@@ -162,7 +159,7 @@ def run_jobs(
         for job in group:
             why = _not_applicable(job, env)
             if why is not None:
-                emit(RunRecord(outcome=NOT_APPLICABLE, detail=why, **_base_fields(job, config, env)))
+                emit(RunRecord(outcome=NOT_APPLICABLE, detail=why, **base_fields(job, config, env)))
             else:
                 runnable.append(job)
         calls = [(job.seed, functools.partial(run_job, job, b, config, env)) for job in runnable]

@@ -23,7 +23,7 @@ from harness.agreement import DISAGREE, NO_DATA, counts_text, verdict
 from harness.errors import UsageError
 from harness.outcome import NOT_APPLICABLE, SCHEMA_VERSION
 from harness.rawclient import play
-from harness.runner import environment, plan, run_jobs
+from harness.runner import Job, RunConfig, base_fields, environment, plan, run_jobs
 from harness.scenario import Scenario
 from harness.serverproc import ServerProcess, ServerStartError, server_errors
 from harness.servers import SERVERS, get_server
@@ -126,20 +126,15 @@ def _real_runs(
     config: CheckConfig,
 ) -> dict[str, Any]:
     script = scenario.parsed_script()
-    base = dict(
-        scenario=scenario.name,
-        params=scenario.record_params(),
-        backend=get_server(server).backend,
-        profile=profile,
-        server=server,
-        server_version=server_version,
-        seed=None,
-        loop_errors=[],
-        leaked_tasks=0,
-        resolution="pinned",
-        schema=SCHEMA_VERSION,
-        **env,
-    )
+    job = Job(scenario, get_server(server).backend, profile, repeat=0, seed=None)
+    base = {
+        **base_fields(job, RunConfig(), env),
+        "server": server,
+        "server_version": server_version,
+        "loop_errors": [],
+        "leaked_tasks": 0,
+        "schema": SCHEMA_VERSION,
+    }
     spec = {
         "mode": "scenario",
         "scenario": scenario.name,
