@@ -10,11 +10,8 @@ crashed or killed run must not leave a server behind.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import functools
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -59,63 +56,6 @@ def scenario_factory(name: str, backend: Any) -> AppFactory:
     return make
 
 
-def _serve_uvicorn(app: Any, fd: int, http: str) -> None:
-    import uvicorn
-
-    config = uvicorn.Config(
-        app, http=http, loop="asyncio", lifespan="off", log_level="warning", access_log=False, interface="asgi3"
-    )
-    server = uvicorn.Server(config)
-    asyncio.run(server.serve(sockets=[socket.socket(fileno=fd)]))
-
-
-def _hypercorn_config(fd: int) -> Any:
-    from hypercorn.config import Config
-
-    config = Config()
-    config.bind = [f"fd://{fd}"]
-    config.accesslog = None
-    config.errorlog = "-"
-    config.loglevel = "WARNING"
-    return config
-
-
-def _serve_hypercorn_asyncio(app: Any, fd: int) -> None:
-    from hypercorn.asyncio import serve
-
-    asyncio.run(serve(app, _hypercorn_config(fd), mode="asgi"))
-
-
-def _serve_hypercorn_trio(app: Any, fd: int) -> None:
-    import trio
-    from hypercorn.trio import serve
-
-    trio.run(functools.partial(serve, app, _hypercorn_config(fd), mode="asgi"))
-
-
-def _serve_granian(app: Any, fd: int) -> None:
-    # Granian binds its own socket (Rust side): take the parent's port, free it, and bind it again
-    # at once. The embedded server runs the app in this process, on this asyncio loop.
-    from granian.constants import Interfaces
-    from granian.log import LogLevels
-    from granian.server.embed import Server
-
-    listener = socket.socket(fileno=fd)
-    port = listener.getsockname()[1]
-    listener.close()
-    server = Server(app, address="127.0.0.1", port=port, interface=Interfaces.ASGI, log_level=LogLevels.warning)
-    asyncio.run(server.serve())
-
-
-_LAUNCHERS: dict[str, Callable[[Any, int], None]] = {
-    "uvicorn-h11": functools.partial(_serve_uvicorn, http="h11"),
-    "uvicorn-httptools": functools.partial(_serve_uvicorn, http="httptools"),
-    "hypercorn-asyncio": _serve_hypercorn_asyncio,
-    "hypercorn-trio": _serve_hypercorn_trio,
-    "granian": _serve_granian,
-}
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m harness.served")
     parser.add_argument("--server", required=True)
@@ -135,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         factory = scenario_factory(spec["scenario"], backend)
     app = Recorder(factory, backend, _writer(args.records_fd), app_timeout=spec["app_timeout"], base=spec["base"])
     print(f"harness.served: {server.name} on fd {args.fd}", file=sys.stderr, flush=True)
-    _LAUNCHERS[server.name](app, args.fd)
+    server.launch(app, args.fd)
 
 
 if __name__ == "__main__":
