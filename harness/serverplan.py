@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -30,10 +31,10 @@ from packaging.version import InvalidVersion, Version
 from harness import cellrun, index
 from harness.agreement import DISAGREE, NO_DATA, TOLERANCE, markdown
 from harness.errors import ConfigError, HarnessError
-from harness.matrix import Cell, load, make_cell
+from harness.matrix import Cell, load, make_cell, resolve_versions
 from harness.results import write_atomic
 from harness.scenario import load_catalogue, select
-from harness.servers import SERVERS, server_requirements
+from harness.servers import SERVERS, get_server, server_requirements
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -227,8 +228,7 @@ def servers_session(session: Any, argv: Sequence[str]) -> None:
         releases = index.releases(offline=o.offline)
         servers = tuple(csv_values(o.server)) or config.servers
         for s in servers:
-            if s not in SERVERS:
-                raise HarnessError(f"--server {s}: unknown; choose from {', '.join(SERVERS)}")
+            get_server(s)
         repeat = config.repeat if o.repeat is None else o.repeat
         if repeat < 1:
             raise HarnessError(f"--repeat {repeat}: must be at least 1")
@@ -242,6 +242,8 @@ def servers_session(session: Any, argv: Sequence[str]) -> None:
             select(catalogue, list(o.scenario) or list(c.scenarios) or ["*"])  # one line for a bad pattern
             if not (o.scenario or c.scenarios):
                 raise HarnessError(f"--versions {c.starlette}: not a check in {o.matrix}; add --scenario")
+        known = resolve_versions(matrix, releases)
+        targets = [(c, _release(known, c.starlette)) for c in checks]
     except HarnessError as e:
         session.error(str(e))
     out_dir = Path(o.results)
@@ -249,21 +251,24 @@ def servers_session(session: Any, argv: Sequence[str]) -> None:
     started = time.perf_counter()
     cells: list[dict[str, Any]] = []
     probes: list[dict[str, Any]] = []
-    for check in checks:
-        release = _release(releases, check.starlette, session)
+    probed: set[tuple[str, tuple[str, ...]]] = set()
+    for check, release in targets:
         cell = make_cell(matrix, release, "pinned")
         scenarios = list(o.scenario) or list(check.scenarios)
         for env in plan_envs(config, cell, servers):
             label = f"Starlette {cell.starlette} with {', '.join(env.servers)}"
             python = ensure_env(env.cell, Path(".nox") / "servers", name=env.id)
-            installed = Cell(**{**cell.__dict__, "requirements": cell.requirements + env.requirements})
+            installed = dataclasses.replace(cell, requirements=cell.requirements + env.requirements)
             ok, reason = cellrun.install(installed, python)
             if not ok:
                 session.warn(f"{label}: install failed: {reason}")
                 cells += [_failed(cell, s, sc, "install-failed", reason) for s in env.servers for sc in scenarios]
                 continue
             session.log(f"{label}: {len(scenarios)} scenario pattern(s) x {repeat} requests")
-            result = _run_env(python, env, scenarios, repeat, config, parts, session)
+            # The same requirements on the same Python install the same servers: probe them once.
+            key = (cell.python, env.requirements)
+            result = _run_env(python, env, scenarios, repeat, config, parts, session, probe=key not in probed)
+            probed.add(key)
             if result is None:
                 cells += [
                     _failed(cell, s, sc, "crashed", "serve-check did not finish")
@@ -273,8 +278,6 @@ def servers_session(session: Any, argv: Sequence[str]) -> None:
                 continue
             cells += result["cells"]
             probes += result["probes"]
-    # Each environment probes its servers; one row per server version is enough for the table.
-    probes = list({(p["server"], p.get("server_version"), p.get("profile")): p for p in probes}.values())
     payload = {"tolerance": TOLERANCE, "cells": cells, "probes": probes}
     write_atomic(out_dir / "agreement.json", [json.dumps(_without_runs(payload), indent=1, default=str)])
     write_atomic(out_dir / "agreement.md", [markdown(cells, probes)])
@@ -289,14 +292,14 @@ def servers_session(session: Any, argv: Sequence[str]) -> None:
         session.error("real servers disagree with the scripted profiles; see agreement.md")
 
 
-def _release(releases: Sequence[index.Release], text: str, session: Any) -> index.Release:
+def _release(known: Sequence[index.Release], text: str) -> index.Release:
+    """A check's release among those the matrix covers (``newest``: the last of them)."""
     if text == "newest":
-        return max((r for r in releases if not r.version.is_prerelease), key=lambda r: r.version)
-    for r in releases:
+        return known[-1]
+    for r in known:
         if str(r.version) == text:
             return r
-    session.error(f"Starlette {text} is not on the package index (see pip index versions starlette)")
-    raise AssertionError  # session.error raises
+    raise HarnessError(f"Starlette {text} is not a release of the matrix (see pip index versions starlette)")
 
 
 def _run_env(
@@ -307,9 +310,11 @@ def _run_env(
     config: ServersConfig,
     parts: Path,
     session: Any,
+    *,
+    probe: bool,
 ) -> dict[str, Any] | None:
     out = parts / f"{env.id}.json"
-    cmd = [python, "-m", "harness", "serve-check", "--probe", "--repeat", str(repeat)]
+    cmd = [python, "-m", "harness", "serve-check", "--repeat", str(repeat), *(["--probe"] if probe else [])]
     cmd += ["--time-scale", str(config.time_scale), "--app-timeout", str(config.app_timeout)]
     cmd += ["--server", ",".join(env.servers), "--out", str(out.resolve()), "--logs", str((parts / "logs").resolve())]
     for s in scenarios:
