@@ -4,6 +4,9 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness.serverproc import running_servers
+
 parts = [json.loads(Path(f).read_text()) for f in sys.argv[1:]]
 data = {"cells": [c for p in parts for c in p["cells"]], "probes": [x for p in parts for x in p["probes"]]}
 cells = {(c["scenario"], c["server"]): c for c in data["cells"]}
@@ -29,13 +32,7 @@ for p in data["probes"]:
     if not p.get("matches"):
         failures.append(f"probe {p['server']} {p.get('server_version')}: {p.get('mismatches') or p.get('reason')}")
 
-leftovers = []
-for entry in Path("/proc").iterdir():
-    try:
-        if entry.name.isdigit() and b"HARNESS_SERVER_TOKEN=" in (entry / "environ").read_bytes():
-            leftovers.append(entry.name)
-    except OSError:
-        pass
+leftovers = running_servers()
 if leftovers:
     failures.append(f"server processes left running: {leftovers}")
 

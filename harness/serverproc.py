@@ -184,6 +184,22 @@ class ServerProcess:
         return " | ".join(text[-lines:]) or "(no output)"
 
 
+def running_servers() -> list[int]:
+    """Every process on this machine started by a ``ServerProcess`` (each carries ``TOKEN_VAR``):
+    how the tests and CI show that nothing was left running."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"{TOKEN_VAR}=".encode() in environ:
+            pids.append(int(entry.name))
+    return pids
+
+
 def stop_all() -> None:
     for server in list(_RUNNING):
         server.stop(grace=0.2)

@@ -26,7 +26,7 @@ from harness.rawclient import play
 from harness.scenario import Scenario, load_catalogue
 from harness.script import parse_script
 from harness.servecheck import CheckConfig, check_cell
-from harness.serverproc import TOKEN_VAR, ServerProcess
+from harness.serverproc import ServerProcess, running_servers
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("uvicorn")
@@ -35,35 +35,20 @@ pytest.importorskip("hypercorn")
 CATALOGUE = {s.name: s for s in load_catalogue()}
 
 
-def server_processes() -> list[int]:
-    """Every process on this machine started by a ServerProcess (they all carry TOKEN_VAR)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if f"{TOKEN_VAR}=".encode() in environ:
-            pids.append(int(entry.name))
-    return pids
-
-
 def wait_until_gone(pids: list[int], seconds: float = 5.0) -> list[int]:
     deadline = time.monotonic() + seconds
     alive = pids
     while alive and time.monotonic() < deadline:
         time.sleep(0.05)
-        alive = [p for p in alive if p in server_processes()]
+        alive = [p for p in alive if p in running_servers()]
     return alive
 
 
 @pytest.fixture(autouse=True)
 def no_leftover_servers():
-    assert server_processes() == [], "a server from an earlier test is still running"
+    assert running_servers() == [], "a server from an earlier test is still running"
     yield
-    assert wait_until_gone(server_processes()) == [], "this test left a server running"
+    assert wait_until_gone(running_servers()) == [], "this test left a server running"
 
 
 def config(tmp_path: Path, repeat: int = 3) -> CheckConfig:
@@ -104,7 +89,7 @@ def test_the_client_closes_at_each_scripted_point_and_the_app_sees_it(tmp_path):
             assert client.closed_at in where, (script, client)
             assert client.error is None, client
             assert record is not None and record["repeat"] == run
-    assert server_processes() == []
+    assert running_servers() == []
 
 
 # --- profile probes --------------------------------------------------------------------------------
@@ -182,7 +167,7 @@ def test_a_server_that_cannot_start_is_the_cells_status_and_leaves_nothing(tmp_p
     assert row["status"] == "server-failed"
     assert row["verdict"] == NO_DATA
     assert "exited at startup" in row["reason"]
-    assert server_processes() == []
+    assert running_servers() == []
 
 
 def _harness_with_a_server(tmp_path: Path) -> subprocess.Popen[str]:
@@ -214,7 +199,7 @@ def _harness_with_a_server(tmp_path: Path) -> subprocess.Popen[str]:
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"])
 def test_however_the_harness_ends_its_server_goes_with_it(tmp_path, how):
     harness = _harness_with_a_server(tmp_path)
-    servers = server_processes()
+    servers = running_servers()
     assert len(servers) == 1
     harness.send_signal(how)
     harness.wait(timeout=10)
