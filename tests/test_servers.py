@@ -173,9 +173,11 @@ def test_a_server_that_cannot_start_is_the_cells_status_and_leaves_nothing(tmp_p
 def _harness_with_a_server(tmp_path: Path) -> subprocess.Popen[str]:
     """A harness process that starts a server and then waits; returns once the server is up."""
     code = (
-        "import sys, time\n"
+        "import signal, sys, time\n"
         "from pathlib import Path\n"
         "from harness.serverproc import ServerProcess, stop_on_sigterm\n"
+        # Ctrl-C as in a terminal: a shell's background job inherits SIGINT ignored otherwise.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "stop_on_sigterm()\n"
         "spec = {'mode': 'scenario', 'scenario': 'silent-inner[stack=base]', 'time_scale': 0.05,\n"
         "        'app_timeout': 3.0, 'base': {}}\n"
@@ -199,12 +201,17 @@ def _harness_with_a_server(tmp_path: Path) -> subprocess.Popen[str]:
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"])
 def test_however_the_harness_ends_its_server_goes_with_it(tmp_path, how):
     harness = _harness_with_a_server(tmp_path)
-    servers = running_servers()
-    assert len(servers) == 1
-    harness.send_signal(how)
-    harness.wait(timeout=10)
-    assert harness.stdout is not None
-    harness.stdout.close()
+    try:
+        servers = running_servers()
+        assert len(servers) == 1
+        harness.send_signal(how)
+        harness.wait(timeout=10)
+    finally:
+        if harness.poll() is None:  # the test failed: do not leave the harness (and its server) behind
+            harness.kill()
+            harness.wait()
+        assert harness.stdout is not None
+        harness.stdout.close()
     # SIGKILL gives the harness no chance to clean up: the server notices its parent is gone.
     assert wait_until_gone(servers, 3.0) == []
 
