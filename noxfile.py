@@ -14,8 +14,8 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness.orchestrate import MatrixRun, baseline_session, options_parser, report_session
-from harness.upgrade import bisect_session, gate_session
+from harness.matrix._sessions import MatrixRun, baseline_session, options_parser, report_session
+from harness.matrix._upgrade import bisect_session, gate_session
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -66,7 +66,7 @@ def baseline(session: nox.Session) -> None:
 @nox.session(python=False)
 def servers(session: nox.Session) -> None:
     """Real servers on loopback vs the scripted profiles: -- [--versions 0.37.2] [--server uvicorn-h11]."""
-    from harness.serverplan import servers_session
+    from harness.matrix._servers import servers_session
 
     servers_session(session, session.posargs)
 

@@ -26,13 +26,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.backends import AsyncioBackend, _VirtualTimeLoop
-from harness.driver import make_scope
-from harness.endpoints import Probe, build_endpoint
-from harness.profiles import get_profile
-from harness.runner import Job, RunConfig, run_jobs
-from harness.scenario import load_catalogue, select
-from harness.stack import build_stack
+from harness.run._driver import make_scope
+from harness.run._jobs import Job, RunConfig, run_jobs
+from harness.run.backends import AsyncioBackend, VirtualTimeLoop
+from harness.scenario._endpoints import Probe, build_endpoint
+from harness.scenario._profiles import get_profile
+from harness.scenario._spec import load_catalogue, select
+from harness.scenario._stack import build_stack
 
 NO_SLEEP = {"fast", "body", "background", "raises", "silent"}
 
@@ -87,7 +87,7 @@ def direct_cost(scenario: Any, n: int) -> float:
             times.append(time.perf_counter() - started)
         return statistics.median(times)
 
-    loop = _VirtualTimeLoop()
+    loop = VirtualTimeLoop()
     try:
         return loop.run_until_complete(many())
     finally:

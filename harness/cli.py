@@ -7,86 +7,36 @@ themselves never change the exit status (a run that finds the bug has done its j
 from __future__ import annotations
 
 import argparse
-import shlex
+import json
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from harness.backends import BACKENDS
+from harness import options
 from harness.errors import HarnessError, UsageError
-from harness.outcome import OUTCOMES
-from harness.profiles import DEFAULT_PROFILES, get_profile
-from harness.results import dumps, write_atomic
-from harness.runner import RunConfig, environment, plan, run_jobs
-from harness.scenario import Scenario, app_scenarios, load_catalogue, select
-from harness.userapp import AppSpec, load_app, parse_body
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # one line, exit 2, as for every other bad input
-        raise UsageError(message)
-
-
-def csv_values(values: Sequence[str] | None) -> list[str]:
-    """Repeatable options that also take comma-separated lists: ``--backend asyncio,trio``.
-    (Not ``--scenario``: scenario names contain commas.)"""
-    return [v.strip() for item in values or () for v in item.split(",") if v.strip()]
+from harness.results import dumps, loaded_sources, write_atomic
+from harness.run._jobs import RunConfig, environment, plan, run_jobs
+from harness.run._outcome import OUTCOMES
+from harness.run.backends import BACKENDS
+from harness.scenario._profiles import DEFAULT_PROFILES, get_profile
+from harness.scenario._spec import Scenario, app_scenarios, load_catalogue, select
+from harness.scenario._userapp import AppSpec, load_app, parse_body
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m harness", description=__doc__.splitlines()[0] if __doc__ else None)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = options.Parser(prog="python -m harness", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=options.Parser)
     sub.add_parser("list", help="list the scenarios with their descriptions")
-
-    run = sub.add_parser("run", help="run scenarios against the Starlette installed here")
-    run.add_argument("--scenario", action="append", metavar="PATTERN", help="name or glob (repeatable)")
-    run.add_argument("--backend", action="append", help="asyncio, trio, asyncio+uvloop (default: asyncio,trio)")
-    run.add_argument("--profile", action="append", help=f"server profile (default: {','.join(DEFAULT_PROFILES)})")
-    run.add_argument("--repeat", type=int, default=1, help="runs per scenario, backend and profile")
-    run.add_argument("--seed", type=int, default=0, help="trio seed of the first repeat (repeat r uses seed+r)")
-    run.add_argument("--timeout", type=float, default=60.0, help="bound on the run's clock (virtual seconds)")
-    run.add_argument("--real-timeout", type=float, default=10.0, help="wall-clock backstop per run")
-    run.add_argument("--real-time", action="store_true", help="use the real clock instead of virtual time")
-    run.add_argument("--stack", help="ad-hoc scenario: layers, e.g. 'asgi,base*4'")
-    run.add_argument("--endpoint", help="ad-hoc scenario: endpoint kind (default slow)")
-    run.add_argument("--receive", help="ad-hoc scenario: client script, e.g. 'request,wait:idle,disconnect'")
-    run.add_argument("--method", default="GET", help="HTTP method (ad-hoc scenario or --app)")
-    run.add_argument("--app", help="your ASGI app, module:attribute or module:factory(), run under every client script")
-    run.add_argument("--app-dir", default=".", help="where to import --app from (default: the current directory)")
-    run.add_argument("--path", default="/", help="--app: the request path (query string allowed)")
-    run.add_argument("--body", help="--app: the request body, TEXT or @file")
-    run.add_argument("--out", type=Path, help="write one JSON line per run here (atomically)")
-    run.add_argument("--resolution", help=argparse.SUPPRESS)
-    run.add_argument("--quiet", action="store_true", help="no table")
-    gate = sub.add_parser("gate", help="compare two result sets; non-zero when a cell got worse")
-    gate.add_argument("--baseline", nargs="+", type=Path, required=True, help="results (JSONL) of the old version")
-    gate.add_argument("--candidate", nargs="+", type=Path, required=True, help="results (JSONL) of the new version")
-    gate.add_argument("--strict", action="store_true", help="fail on any change, not only on a worse cell")
-    gate.add_argument("--junit", type=Path, help="write JUnit XML here (one test case per cell)")
-
-    serve = sub.add_parser("serve-check", help="run scenarios under real servers and compare with the scripted driver")
-    serve.add_argument(
-        "--scenario", action="append", metavar="PATTERN", required=True, help="name or glob (repeatable)"
-    )
-    serve.add_argument("--server", action="append", help="uvicorn-h11, uvicorn-httptools, hypercorn-asyncio, ...")
-    serve.add_argument("--repeat", type=int, default=20, help="requests per cell, and scripted runs (default 20)")
-    serve.add_argument("--time-scale", type=float, default=0.05, help="real seconds per virtual second (slow = 5)")
-    serve.add_argument("--app-timeout", type=float, default=3.0, help="real seconds before an app run is a hang")
-    serve.add_argument("--probe", action="store_true", help="also probe each server against its profile")
-    serve.add_argument("--out", type=Path, help="write the cells (and probes) here as JSON")
-    serve.add_argument("--logs", type=Path, default=Path("results/servers/logs"), help="server logs go here")
-    serve.add_argument("--strict", action="store_true", help="exit 1 on a disagreement, a failed cell or probe")
-
-    probe = sub.add_parser("probe", help="check that each installed server still behaves as its profile says")
-    probe.add_argument("--server", action="append", help="servers to probe (default: the installed ones)")
-    probe.add_argument("--out", type=Path, help="write the probe results here as JSON")
-    probe.add_argument("--logs", type=Path, default=Path("results/servers/logs"), help="server logs go here")
-
-    report = sub.add_parser("report", help="build the report from result files (e.g. merged CI shards)")
-    report.add_argument("files", nargs="+", type=Path, help="results files (JSONL)")
-    report.add_argument("--out", type=Path, default=Path("results"), help="where report.{md,json,html} go")
+    commands = {
+        "run": ("run scenarios against the Starlette installed here", options.RUN),
+        "gate": ("compare two result sets; non-zero when a cell got worse", options.GATE_FILES),
+        "serve-check": ("run scenarios under real servers and compare with the scripted driver", options.SERVE_CHECK),
+        "probe": ("check that each installed server still behaves as its profile says", options.PROBE),
+        "report": ("build the report from result files (e.g. merged CI shards)", options.REPORT),
+    }
+    for name, (text, uses) in commands.items():
+        options.add_options(sub.add_parser(name, help=text), uses)
     return parser
 
 
@@ -100,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         if args.command in ("serve-check", "probe"):
-            from harness import servecheck
+            from harness.servers import _check as servecheck
 
             return servecheck.main(args)
         return _run(args)
@@ -119,8 +69,8 @@ def _list() -> int:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from harness.gate import compare, publish
-    from harness.results import read_records
+    from harness.results._diff import compare, publish
+    from harness.results._files import read_records
 
     before = [r for f in args.baseline for r in read_records(f)]
     after = [r for f in args.candidate for r in read_records(f)]
@@ -129,7 +79,7 @@ def _gate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from harness.merge import report_from_files
+    from harness.results._merge import report_from_files
 
     paths = report_from_files(args.files, args.out)
     print("report: " + ", ".join(str(p) for p in paths))
@@ -151,11 +101,11 @@ def _adhoc(args: argparse.Namespace) -> Scenario:
 
 
 def _run(args: argparse.Namespace) -> int:
-    backends = csv_values(args.backend) or ["asyncio", "trio"]
+    backends = options.csv_values(args.backend) or ["asyncio", "trio"]
     for b in backends:
         if b not in BACKENDS:
             raise UsageError(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)}")
-    profiles = csv_values(args.profile) or list(DEFAULT_PROFILES)
+    profiles = options.csv_values(args.profile) or list(DEFAULT_PROFILES)
     for p in profiles:
         get_profile(p)
     if args.repeat < 1:
@@ -184,6 +134,8 @@ def _run(args: argparse.Namespace) -> int:
     records = run_jobs(jobs, config)
     if args.out is not None:
         write_atomic(args.out, (dumps(r) for r in records))
+    if args.sources_out is not None:
+        write_atomic(args.sources_out, [json.dumps(loaded_sources(), indent=0)])
     if not args.quiet:
         _print_table([r.to_json() for r in records])
     return 0
@@ -202,18 +154,6 @@ def format_counts(counter: Counter[str]) -> str:
     if len(ordered) == 1:
         return f"{ordered[0][0]} {total}/{total}"
     return ", ".join(f"{o} {n}/{total}" for o, n in ordered)
-
-
-def repro_command(record: dict[str, Any]) -> str:
-    """The one-liner that replays this run in an environment with the same versions installed."""
-    parts = ["python", "-m", "harness", "run", "--scenario", record["scenario"]]
-    parts += ["--backend", record["backend"], "--profile", record["profile"]]
-    params = record.get("params") or {}
-    if "app" in params:
-        parts += ["--app", params["app"], "--path", params.get("path", "/"), "--method", params.get("method", "GET")]
-    if record.get("seed") is not None:
-        parts += ["--seed", str(record["seed"])]
-    return " ".join(shlex.quote(p) for p in parts)
 
 
 def _print_table(records: Sequence[dict[str, Any]]) -> None:

@@ -4,7 +4,8 @@ Order here is the order of ``python -m harness list`` and of the report.
 """
 
 from harness.scenario import Scenario
-from scenarios import background, cached_request, controls, depth, inner_app, seed, streaming
+
+from . import background, cached_request, controls, depth, inner_app, seed, streaming
 
 SCENARIOS: list[Scenario] = [
     *seed.SCENARIOS,

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.backends import Backend, get_backend
-from harness.backends import _VirtualTimeLoop as VirtualTimeLoop
+from harness.run.backends import Backend, VirtualTimeLoop, get_backend
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +48,7 @@ CATALOGUE_OUTCOMES: dict[tuple[str, str, str], Counter[str]] = defaultdict(Count
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not CATALOGUE_OUTCOMES:
         return
-    from harness.runner import environment
+    from harness.run._jobs import environment
 
     env = environment()
     terminalreporter.section(

@@ -18,9 +18,9 @@ from __future__ import annotations
 import pytest
 
 from harness import Job, RunConfig, environment, load_catalogue, run_job
-from harness.baseline import Baseline
-from harness.cli import repro_command
-from harness.profiles import DEFAULT_PROFILES
+from harness.results import run_command
+from harness.results._baseline import Baseline
+from harness.scenario._profiles import DEFAULT_PROFILES
 from tests.conftest import CATALOGUE_OUTCOMES
 
 pytestmark = pytest.mark.anyio
@@ -54,11 +54,11 @@ async def test_scenario(scenario, backend):
             assert r.outcome == "no_response_returned", r.detail
         elif scenario.family == "endpoint-raises":
             assert r.outcome == "exception", r.detail
-            assert r.exception["type"] == "harness.endpoints.EndpointError", r.detail
+            assert r.exception["type"] == "harness.scenario.EndpointError", r.detail
 
     for r in records:
         expected = BASELINE.expected(r.scenario, r.backend, r.profile, REFERENCE)
-        repro = repro_command(r.to_json())
+        repro = run_command(r.to_json())
         assert expected is not None, (
             f"no baseline entry for {r.scenario} {r.backend} {r.profile}; "
             "run nox -s matrix && nox -s baseline and commit tests/baseline.json"

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from harness.driver import Bounds, drive
-from harness.profiles import ClientDisconnected, get_profile
-from harness.script import parse_script
+from harness.errors import ClientDisconnected
+from harness.run._driver import Bounds, drive
+from harness.scenario._profiles import get_profile
+from harness.scenario._script import parse_script
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.gate import BETTER, CHANGED, SAME, WORSE, compare, failing, judge, publish
-from harness.merge import load_files
+from harness.results._diff import BETTER, CHANGED, SAME, WORSE, compare, failing, judge, publish
+from harness.results._merge import load_files
 from tests.conftest import run_harness
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import servecheck
-from harness.agreement import AGREE, COMPATIBLE, DISAGREE, NO_DATA, markdown, verdict
-from harness.probes import compare, run_probe, wrong
-from harness.profiles import get_profile
-from harness.rawclient import play
-from harness.scenario import Scenario, load_catalogue
-from harness.script import parse_script
-from harness.servecheck import CheckConfig, check_cell
-from harness.serverproc import ServerProcess, running_servers
+from harness.results._agreement import AGREE, COMPATIBLE, DISAGREE, NO_DATA, markdown, verdict
+from harness.scenario._profiles import get_profile
+from harness.scenario._script import parse_script
+from harness.scenario._spec import Scenario, load_catalogue
+from harness.servers import _check as servecheck
+from harness.servers._check import CheckConfig, check_cell
+from harness.servers._probes import compare, run_probe, wrong
+from harness.servers._process import ServerProcess, running_servers
+from harness.servers._rawclient import play
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("uvicorn")
@@ -175,7 +175,7 @@ def _harness_with_a_server(tmp_path: Path) -> subprocess.Popen[str]:
     code = (
         "import signal, sys, time\n"
         "from pathlib import Path\n"
-        "from harness.serverproc import ServerProcess, stop_on_sigterm\n"
+        "from harness.servers._process import ServerProcess, stop_on_sigterm\n"
         # Ctrl-C as in a terminal: a shell's background job inherits SIGINT ignored otherwise.
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "stop_on_sigterm()\n"
@@ -270,7 +270,7 @@ def test_the_scripted_twin_of_the_pr_test_uses_the_servers_profile():
 
 
 def test_the_html_report_summarizes_the_agreement_when_present(tmp_path):
-    from harness.report import agreement_html, load_agreement
+    from harness.results._report import agreement_html, load_agreement
 
     assert load_agreement(tmp_path) is None and agreement_html(None) == ""
     (tmp_path / "agreement.json").write_text(
@@ -286,7 +286,7 @@ def test_the_html_report_summarizes_the_agreement_when_present(tmp_path):
 
 
 def test_the_servers_error_lines_come_with_the_exception_that_ended_them():
-    from harness.serverproc import server_errors
+    from harness.servers._process import server_errors
 
     log = (
         "INFO:     started\n"

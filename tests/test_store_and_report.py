@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
-from harness.baseline import Baseline, from_report, write
-from harness.matrix import Cell
-from harness.report import CellInfo, build, label
-from harness.results import write_atomic
-from harness.store import CRASHED, DONE, Store
+from harness.matrix._config import Cell
+from harness.results import file_hash, loaded_sources
+from harness.results._baseline import Baseline, from_report, write
+from harness.results._files import write_atomic
+from harness.results._report import CellInfo, build, label
+from harness.results._store import CRASHED, DONE, Store
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_cell(version: str, python: str = "3.11") -> Cell:
@@ -19,11 +23,41 @@ def make_cell(version: str, python: str = "3.11") -> Cell:
 def test_a_cell_is_fresh_only_with_the_same_pins_and_selection(tmp_path):
     store = Store(tmp_path)
     cell = make_cell("0.28.0")
+    code = tmp_path / "module.py"
+    code.write_text("x = 1\n")
     write_atomic(store.results_path(cell.id), ["{}"])
-    store.record(cell, DONE, selection_hash="s1", runs=1)
+    store.record(cell, DONE, selection_hash="s1", runs=1, sources={str(code): file_hash(str(code)) or ""})
     assert store.is_fresh(cell, "s1")
     assert not store.is_fresh(cell, "s2"), "another selection must be redone"
     assert not store.is_fresh(make_cell("0.28.0", python="3.12"), "s1"), "other pins must be redone"
+
+
+def test_a_cell_is_stale_once_a_source_file_its_run_imported_changes(tmp_path):
+    store = Store(tmp_path)
+    cell = make_cell("0.28.0")
+    code = tmp_path / "app.py"
+    code.write_text("x = 1\n")
+    write_atomic(store.results_path(cell.id), ["{}"])
+    store.record(cell, DONE, selection_hash="s1", runs=1, sources={str(code): file_hash(str(code)) or ""})
+    assert store.is_fresh(cell, "s1")
+    code.write_text("x = 2\n")
+    assert not store.is_fresh(cell, "s1"), "an edited module must make the results stale"
+    code.unlink()
+    assert not store.is_fresh(cell, "s1"), "a deleted module must make the results stale"
+    store.record(cell, DONE, selection_hash="s1", runs=1)
+    assert not store.is_fresh(cell, "s1"), "a run that recorded no sources is never current"
+
+
+def test_a_run_lists_the_harness_and_catalogue_modules_it_imported_and_no_installed_package():
+    import packaging
+
+    import harness.scenario
+
+    harness.scenario.load_catalogue()
+    sources = loaded_sources()
+    names = {Path(p).relative_to(ROOT).as_posix() for p in sources if p.startswith(str(ROOT))}
+    assert {"harness/scenario/_spec.py", "scenarios/__init__.py", "scenarios/depth.py"} <= names
+    assert all(not p.startswith(str(Path(packaging.__file__).parent)) for p in sources)
 
 
 def test_a_crashed_cell_keeps_no_results_and_is_redone(tmp_path):
@@ -117,7 +151,7 @@ def test_every_bad_cell_has_a_repro_command_and_quiet_rows_are_left_out():
     assert command == report.repro(report.rows[("seed", "trio", "uvicorn")], "0.28.0")
     page = report.to_html()
     assert '<table id="heat">' in page
-    assert '["seed", "trio", "uvicorn", "    f", {"4": "ok 1/2, no_response_returned 1/2"}, {"4": 1}]' in page
+    assert '["seed", "trio", "uvicorn", "    f", {"4": "ok 1/2, no_response_returned 1/2"}, {"4": 1}, ' in page
 
 
 def test_a_cell_that_did_not_run_shows_as_such_in_every_row():

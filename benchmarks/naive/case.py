@@ -3,10 +3,10 @@
 import fnmatch
 import sys
 
-from harness.backends import AsyncioBackend
-from harness.endpoints import Probe, build_endpoint
-from harness.scenario import load_catalogue
-from harness.stack import build_stack
+from harness.run.backends import AsyncioBackend
+from harness.scenario._endpoints import Probe, build_endpoint
+from harness.scenario._spec import load_catalogue
+from harness.scenario._stack import build_stack
 
 catalogue = load_catalogue()
 if sys.argv[1] == "--list":

@@ -1,0 +1,182 @@
+"""Running one cell: install its pins into its environment, run the harness there, record it.
+
+The harness runs in the cell's own interpreter from this source tree (``python -m harness run``
+with the project root as working directory), in one process for every scenario, backend, profile
+and repeat. The process is bounded by the cell timeout; an install failure, a crash or a timeout
+is recorded as the cell's status and the matrix goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.defaults import PROJECT_ROOT
+from harness.matrix._config import Cell, MatrixConfig
+from harness.results._files import read_records
+from harness.results._store import CRASHED, DONE, INSTALL_FAILED, Store
+
+ROOT = PROJECT_ROOT
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a cell runs; the same for every cell of one matrix run."""
+
+    scenarios: tuple[str, ...]
+    backends: tuple[str, ...]
+    profiles: tuple[str, ...]
+    repeats: int
+    seed: int
+    timeout: float
+    real_timeout: float
+    #: Extra ``harness run`` arguments, e.g. ``--app module:app --path /items``.
+    extra: tuple[str, ...] = ()
+
+    @classmethod
+    def build(
+        cls,
+        config: MatrixConfig,
+        *,
+        scenarios: Sequence[str] = (),
+        backends: Sequence[str] = (),
+        profiles: Sequence[str] = (),
+        repeats: int | None = None,
+        seed: int | None = None,
+        extra: Sequence[str] = (),
+    ) -> Selection:
+        """The selection a run asks for, with matrix.toml's values wherever it asks for nothing."""
+        return cls(
+            scenarios=tuple(scenarios or config.scenarios),
+            backends=tuple(backends or config.backends),
+            profiles=tuple(profiles or config.profiles),
+            repeats=repeats or config.repeats,
+            seed=config.seed if seed is None else seed,
+            timeout=config.timeout,
+            real_timeout=config.real_timeout,
+            extra=tuple(extra),
+        )
+
+    @property
+    def hash(self) -> str:
+        """Identifies what a cell ran (the code it ran is checked apart, from what it imported)."""
+        blob = json.dumps(self.to_json(), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def harness_args(self) -> list[str]:
+        args = ["--backend", ",".join(self.backends), "--profile", ",".join(self.profiles)]
+        for s in self.scenarios:
+            args += ["--scenario", s]
+        args += ["--repeat", str(self.repeats), "--seed", str(self.seed)]
+        args += ["--timeout", str(self.timeout), "--real-timeout", str(self.real_timeout)]
+        return [*args, *self.extra]
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def uv_binary() -> str | None:
+    try:
+        from nox.virtualenv import UV  # the uv nox itself uses, when nox is the caller
+
+        if UV and shutil.which(UV):
+            return UV
+    except ImportError:
+        pass
+    return shutil.which("uv")
+
+
+def install_command(cell: Cell, python: str) -> list[str]:
+    uv = uv_binary()
+    if uv is None:
+        if cell.exclude_newer:
+            raise RuntimeError("the as-released resolution needs uv (pip has no --exclude-newer)")
+        return [python, "-m", "pip", "install", "--quiet", *cell.requirements]
+    cmd = [uv, "pip", "install", "--quiet", "--python", python]
+    if cell.resolution == "dev":
+        cmd += ["--reinstall-package", "starlette"]
+    if cell.exclude_newer:
+        cmd += ["--exclude-newer", cell.exclude_newer]
+    return [*cmd, *cell.requirements]
+
+
+def install(cell: Cell, python: str, timeout: float = 600) -> tuple[bool, str]:
+    """Install the cell's requirements; on failure, the last meaningful line of the installer."""
+    try:
+        cmd = install_command(cell, python)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+        return False, str(e)
+    if out.returncode == 0:
+        return True, ""
+    return False, _last_line(out.stderr or out.stdout) or f"installer exited with {out.returncode}"
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(("hint:", "help:"))] or lines
+    return " ".join(useful[-3:])[:500]
+
+
+def run(cell: Cell, python: str, selection: Selection, store: Store, cell_timeout: float) -> str:
+    """Run the harness for ``cell`` in ``python`` and record the outcome; return the cell status."""
+    started = time.perf_counter()
+    out_path = store.results_path(cell.id)
+    sources_path = out_path.with_name(f".{out_path.name}.sources.json")
+    cmd = [
+        python,
+        "-m",
+        "harness",
+        "run",
+        "--quiet",
+        "--out",
+        str(out_path),
+        "--resolution",
+        cell.resolution,
+        "--sources-out",
+        str(sources_path),
+        *selection.harness_args(),
+    ]
+    common: dict[str, Any] = dict(selection_hash=selection.hash, selection=selection.to_json())
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=cell_timeout, check=False)
+    except subprocess.TimeoutExpired:
+        store.record(
+            cell,
+            CRASHED,
+            reason=f"cell process did not finish within {cell_timeout:g} s",
+            elapsed_s=time.perf_counter() - started,
+            **common,
+        )
+        return CRASHED
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0 or not out_path.exists():
+        store.record(
+            cell,
+            CRASHED,
+            reason=_last_line(proc.stderr) or f"exit status {proc.returncode}",
+            elapsed_s=elapsed,
+            **common,
+        )
+        return CRASHED
+    records = list(read_records(out_path))
+    first = records[0] if records else {}
+    environment = {k: first.get(k) for k in ("starlette", "anyio", "trio", "python")}
+    try:
+        sources = json.loads(sources_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        sources = {}  # then the cell is never current, and is redone next time
+    finally:
+        sources_path.unlink(missing_ok=True)
+    store.record(cell, DONE, runs=len(records), elapsed_s=elapsed, environment=environment, sources=sources, **common)
+    return DONE
+
+
+def record_install_failure(cell: Cell, selection: Selection, store: Store, reason: str) -> None:
+    store.record(cell, INSTALL_FAILED, reason=reason, selection_hash=selection.hash, selection=selection.to_json())

@@ -1,0 +1,371 @@
+"""``nox -s servers``: which real-server checks to run, where, and the agreement table they give.
+
+The ``[servers]`` table of ``matrix.toml`` lists the checks (a Starlette release and its scenarios),
+the servers and the number of requests per cell; ``[[servers.pins]]`` replaces a server's
+requirements for a range of releases (hypercorn's trio worker needs trio >= 0.22 from 0.14.4 on,
+while the anyio 3 cells pin trio 0.21). Each check gets one environment per distinct set of
+requirements, built like a matrix cell's, and one ``harness serve-check`` process per environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from harness import options
+from harness.errors import ConfigError, HarnessError
+from harness.matrix import _cellrun as cellrun
+from harness.matrix import _releases as index
+from harness.matrix._config import Cell, load, make_cell, resolve_versions
+from harness.results._agreement import DISAGREE, NO_DATA, TOLERANCE, markdown
+from harness.results._files import write_atomic
+from harness.scenario._spec import load_catalogue, select
+from harness.servers._registry import SERVERS, get_server, server_requirements
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_KEYS = {
+    "servers": f"list from {list(SERVERS)}",
+    "repeat": "integer >= 1 (requests per cell)",
+    "time_scale": "real seconds per virtual second, > 0",
+    "app_timeout": "real seconds, > 0",
+    "check": "[[servers.check]] tables with starlette and scenarios",
+    "pins": "[[servers.pins]] tables with starlette, servers and requirements",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    starlette: str  # a version, or "newest"
+    scenarios: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServerPin:
+    specifier: SpecifierSet
+    servers: tuple[str, ...]
+    requirements: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ServersConfig:
+    file: str
+    servers: tuple[str, ...]
+    repeat: int
+    time_scale: float
+    app_timeout: float
+    checks: tuple[Check, ...]
+    pins: tuple[ServerPin, ...]
+
+    def pinned(self, server: str, starlette: Version) -> tuple[str, ...] | None:
+        """The requirements a ``[[servers.pins]]`` table gives ``server`` here (the last match), or None."""
+        chosen = None
+        for pin in self.pins:
+            if server in pin.servers and starlette in pin.specifier:
+                chosen = pin.requirements
+        return chosen
+
+
+def load_servers(path: Path | str = "matrix.toml") -> ServersConfig:
+    file = str(path)
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise HarnessError(f"{file}: not found; run from the project root or pass --matrix") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(file, "servers", f"not valid TOML ({e})") from None
+    return parse_servers(raw.get("servers"), file)
+
+
+def parse_servers(table: Any, file: str) -> ServersConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(file, "servers", "missing [servers] table; see the README's real-server section")
+    for key in table:
+        if key not in _KEYS:
+            raise ConfigError(file, f"servers.{key}", f"unknown key; known keys are {', '.join(_KEYS)}")
+    servers = table.get("servers", [])
+    if not isinstance(servers, list) or not servers or not all(isinstance(s, str) for s in servers):
+        raise ConfigError(file, "servers.servers", f"expected {_KEYS['servers']}")
+    for s in servers:
+        if s not in SERVERS:
+            raise ConfigError(file, "servers.servers", f"unknown server {s!r}; choose from {', '.join(SERVERS)}")
+
+    def number(key: str, default: float, integer: bool = False) -> Any:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) or value <= 0:
+            raise ConfigError(file, f"servers.{key}", f"expected {_KEYS[key]}, got {value!r}")
+        return value
+
+    repeat = number("repeat", 20, integer=True)
+    time_scale = number("time_scale", 0.05)
+    app_timeout = number("app_timeout", 3.0)
+    checks = []
+    for i, entry in enumerate(_tables(table.get("check"), file, "servers.check")):
+        where = f"servers.check[{i}]"
+        _only(entry, ("starlette", "scenarios"), file, where)
+        version = entry.get("starlette")
+        if version != "newest":
+            try:
+                Version(str(version))
+            except InvalidVersion:
+                raise ConfigError(
+                    file, f"{where}.starlette", f"{version!r}: give a release such as '0.37.2' or 'newest'"
+                ) from None
+        scenarios = entry.get("scenarios")
+        if not isinstance(scenarios, list) or not scenarios or not all(isinstance(s, str) for s in scenarios):
+            raise ConfigError(file, f"{where}.scenarios", "expected a list of scenario names or glob patterns")
+        checks.append(Check(str(version), tuple(scenarios)))
+    if not checks:
+        raise ConfigError(file, "servers.check", "no [[servers.check]] table; add one with starlette and scenarios")
+    pins = []
+    for i, entry in enumerate(_tables(table.get("pins", []), file, "servers.pins")):
+        where = f"servers.pins[{i}]"
+        _only(entry, ("starlette", "servers", "requirements", "note"), file, where)
+        try:
+            specifier = SpecifierSet(str(entry.get("starlette")))
+        except InvalidSpecifier:
+            raise ConfigError(file, f"{where}.starlette", "expected a PEP 440 specifier such as '<0.31'") from None
+        names = entry.get("servers")
+        if not isinstance(names, list) or not all(n in SERVERS for n in names):
+            raise ConfigError(file, f"{where}.servers", f"expected a list from {list(SERVERS)}")
+        reqs = entry.get("requirements")
+        if not isinstance(reqs, list) or not reqs or not all(isinstance(r, str) for r in reqs):
+            raise ConfigError(file, f"{where}.requirements", "expected a list of requirement strings")
+        pins.append(ServerPin(specifier, tuple(names), tuple(reqs)))
+    return ServersConfig(
+        file=file,
+        servers=tuple(servers),
+        repeat=repeat,
+        time_scale=time_scale,
+        app_timeout=app_timeout,
+        checks=tuple(checks),
+        pins=tuple(pins),
+    )
+
+
+def _tables(value: Any, file: str, key: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(file, key, f"expected [[{key}]] tables")
+    return value
+
+
+def _only(entry: dict[str, Any], keys: Sequence[str], file: str, where: str) -> None:
+    for key in entry:
+        if key not in keys:
+            raise ConfigError(file, f"{where}.{key}", f"unknown key; known keys are {', '.join(keys)}")
+
+
+def options_parser() -> argparse.ArgumentParser:
+    return options.parser("nox -s servers --", options.SERVERS, help=False)
+
+
+@dataclass(frozen=True)
+class _Env:
+    """One environment of one check: a cell plus the requirements of some of its servers."""
+
+    cell: Cell
+    servers: tuple[str, ...]
+    requirements: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        digest = hashlib.sha256("\0".join(self.requirements).encode()).hexdigest()[:6]
+        return f"{self.cell.id}-servers-{digest}"
+
+
+def plan_envs(config: ServersConfig, cell: Cell, servers: Sequence[str]) -> list[_Env]:
+    """One environment for every server installed the default way, one per distinct pinned set."""
+    groups: dict[tuple[str, ...] | None, list[str]] = {}
+    for s in servers:
+        groups.setdefault(config.pinned(s, Version(cell.starlette)), []).append(s)
+    return [
+        _Env(cell, tuple(names), reqs if reqs is not None else tuple(server_requirements(names)))
+        for reqs, names in groups.items()
+    ]
+
+
+def servers_session(session: Any, argv: Sequence[str]) -> None:
+    from harness.matrix._envs import ensure_env
+
+    try:
+        o = options_parser().parse_args(list(argv))
+        config = load_servers(o.matrix)
+        matrix = load(o.matrix)
+        releases = index.releases(offline=o.offline)
+        servers = tuple(options.csv_values(o.server)) or config.servers
+        for s in servers:
+            get_server(s)
+        repeat = config.repeat if o.repeat is None else o.repeat
+        if repeat < 1:
+            raise HarnessError(f"--repeat {repeat}: must be at least 1")
+        if o.versions:
+            known = {c.starlette: c for c in config.checks}
+            checks = [known.get(v, Check(v, ())) for v in o.versions]
+        else:
+            checks = list(config.checks)
+        catalogue = load_catalogue()
+        for c in checks:
+            select(catalogue, list(o.scenario) or list(c.scenarios) or ["*"])  # one line for a bad pattern
+            if not (o.scenario or c.scenarios):
+                raise HarnessError(f"--versions {c.starlette}: not a check in {o.matrix}; add --scenario")
+        known = resolve_versions(matrix, releases)
+        targets = [(c, _release(known, c.starlette)) for c in checks]
+    except HarnessError as e:
+        session.error(str(e))
+    out_dir = Path(o.results)
+    parts = out_dir / "servers"
+    started = time.perf_counter()
+    cells: list[dict[str, Any]] = []
+    probes: list[dict[str, Any]] = []
+    probed: set[tuple[str, tuple[str, ...]]] = set()
+    for check, release in targets:
+        cell = make_cell(matrix, release, "pinned")
+        scenarios = list(o.scenario) or list(check.scenarios)
+        for env in plan_envs(config, cell, servers):
+            label = f"Starlette {cell.starlette} with {', '.join(env.servers)}"
+            python = ensure_env(env.cell, Path(".nox") / "servers", name=env.id)
+            installed = dataclasses.replace(cell, requirements=cell.requirements + env.requirements)
+            ok, reason = cellrun.install(installed, python)
+            if not ok:
+                session.warn(f"{label}: install failed: {reason}")
+                cells += [_failed(cell, s, sc, "install-failed", reason) for s in env.servers for sc in scenarios]
+                continue
+            session.log(f"{label}: {len(scenarios)} scenario pattern(s) x {repeat} requests")
+            # The same requirements on the same Python install the same servers: probe them once.
+            key = (cell.python, env.requirements)
+            result = _run_env(python, env, scenarios, repeat, config, parts, session, probe=key not in probed)
+            probed.add(key)
+            if result is None:
+                cells += [
+                    _failed(cell, s, sc, "crashed", "serve-check did not finish")
+                    for s in env.servers
+                    for sc in scenarios
+                ]
+                continue
+            cells += result["cells"]
+            probes += result["probes"]
+    payload = {"tolerance": TOLERANCE, "cells": cells, "probes": probes}
+    write_atomic(out_dir / "agreement.json", [json.dumps(_without_runs(payload), indent=1, default=str)])
+    write_atomic(out_dir / "agreement.md", [markdown(cells, probes)])
+    _refresh_html(out_dir)
+    bad = [c for c in cells if c["verdict"] in (DISAGREE, NO_DATA)]
+    failed_probes = [p for p in probes if not p.get("matches")]
+    session.log(
+        f"{len(cells)} cells ({len(bad)} disagree or no data), {len(probes)} probes ({len(failed_probes)} failed) "
+        f"in {time.perf_counter() - started:.0f} s: {out_dir / 'agreement.md'}"
+    )
+    if o.strict and (bad or failed_probes):
+        session.error("real servers disagree with the scripted profiles; see agreement.md")
+
+
+def _release(known: Sequence[index.Release], text: str) -> index.Release:
+    """A check's release among those the matrix covers (``newest``: the last of them)."""
+    if text == "newest":
+        return known[-1]
+    for r in known:
+        if str(r.version) == text:
+            return r
+    raise HarnessError(f"Starlette {text} is not a release of the matrix (see pip index versions starlette)")
+
+
+def _run_env(
+    python: str,
+    env: _Env,
+    scenarios: Sequence[str],
+    repeat: int,
+    config: ServersConfig,
+    parts: Path,
+    session: Any,
+    *,
+    probe: bool,
+) -> dict[str, Any] | None:
+    out = parts / f"{env.id}.json"
+    cmd = [python, "-m", "harness", "serve-check", "--repeat", str(repeat), *(["--probe"] if probe else [])]
+    cmd += ["--time-scale", str(config.time_scale), "--app-timeout", str(config.app_timeout)]
+    cmd += ["--server", ",".join(env.servers), "--out", str(out.resolve()), "--logs", str((parts / "logs").resolve())]
+    for s in scenarios:
+        cmd += ["--scenario", s]
+    # Bound: each request may take the client's and the record's waits in full (2 x app timeout + 8 s),
+    # plus a probe and a startup per server; generous but finite.
+    n = len(select(load_catalogue(), list(scenarios)))
+    budget = 60 + len(env.servers) * (60 + n * repeat * (2 * config.app_timeout + 8))
+    errors = parts / f"{env.id}.stderr"
+    parts.mkdir(parents=True, exist_ok=True)
+    # Lines are passed on as they come (one per cell and probe): a long check shows its progress.
+    with open(errors, "w") as err:
+        proc = subprocess.Popen(
+            cmd, cwd=cellrun.ROOT, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True
+        )
+    timer = threading.Timer(budget, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            session.log(line.rstrip())
+        proc.wait()
+    finally:
+        timer.cancel()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # anything it left behind; its servers stop themselves
+        proc.stdout.close()
+    if proc.returncode == -signal.SIGKILL:
+        session.warn(f"{env.id}: serve-check did not finish within {budget:g} s")
+        return None
+    if proc.returncode != 0 or not out.exists():
+        lines = errors.read_text(errors="replace").strip().splitlines() or ["no output"]
+        session.warn(f"{env.id}: serve-check failed: {lines[-1]}")
+        return None
+    return json.loads(out.read_text())
+
+
+def _failed(cell: Cell, server: str, scenario: str, status: str, reason: str) -> dict[str, Any]:
+    return {
+        "starlette": cell.starlette,
+        "scenario": scenario,
+        "server": server,
+        "server_version": None,
+        "profile": None,
+        "real": {},
+        "scripted": {},
+        "status": status,
+        "reason": reason,
+        "verdict": NO_DATA,
+    }
+
+
+def _without_runs(payload: dict[str, Any]) -> dict[str, Any]:
+    """The summary file keeps counts and evidence; the per-request records stay in servers/*.json."""
+    cells = [{k: v for k, v in c.items() if k != "records"} for c in payload["cells"]]
+    return {**payload, "cells": cells}
+
+
+def _refresh_html(out_dir: Path) -> None:
+    """Rebuild report.html so it shows the new agreement summary, if a matrix report is there."""
+    if not (out_dir / "report.json").exists():
+        return
+    from harness.matrix._sessions import MatrixRun, write_report
+
+    run = MatrixRun.from_argv(["nox", "--", "--offline", "--results", str(out_dir)], fetch_index=False)
+    if run.error is None and run.cells:
+        write_report(run)

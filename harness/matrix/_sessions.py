@@ -1,0 +1,309 @@
+"""What ``nox -s matrix`` does, so the noxfile stays declarative.
+
+nox runs sessions one after another; a matrix cell's session creates and fills its environment
+(fast with uv) and hands the run itself to a pool of worker threads, one per core, each waiting on
+one harness process. The ``report`` session, which every cell notifies, waits for the pool with a
+progress display and then writes the report. Everything a cell produces goes to the store first, so
+an interrupted matrix keeps every finished cell and the next run redoes only the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import options
+from harness.errors import HarnessError, IndexUnavailable, UsageError
+from harness.matrix import _cellrun as cellrun
+from harness.matrix import _releases as index
+from harness.matrix._config import (
+    Cell,
+    MatrixConfig,
+    dev_cell,
+    load,
+    make_cell,
+    resolve_versions,
+)
+from harness.matrix._interpreters import find_python
+from harness.results._store import DONE, SKIPPED, Store
+from harness.scenario._spec import load_catalogue, select
+
+
+def options_parser() -> argparse.ArgumentParser:
+    return options.parser("nox -s matrix --", options.MATRIX, help=False)
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    i, _, n = text.partition("/")
+    if not (i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
+        raise UsageError(f"--shard {text}: write I/N with 1 <= I <= N, e.g. --shard 2/3")
+    return int(i), int(n)
+
+
+def posargs(argv: list[str]) -> list[str]:
+    """What follows ``--`` on the nox command line (nox passes it to sessions as posargs too)."""
+    return argv[argv.index("--") + 1 :] if "--" in argv else []
+
+
+@dataclass
+class MatrixRun:
+    """One invocation of the matrix: its configuration, its cells and the pool running them."""
+
+    options: argparse.Namespace
+    config: MatrixConfig | None = None
+    cells: list[Cell] = field(default_factory=list)
+    error: str | None = None
+    store: Store = field(default_factory=Store)
+    selection: cellrun.Selection | None = None
+    _pool: ThreadPoolExecutor | None = None
+    _futures: dict[str, Future[str]] = field(default_factory=dict)
+    _running: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _started: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def from_argv(cls, argv: list[str], *, fetch_index: bool = True) -> MatrixRun:
+        """Never raises: a bad matrix or option becomes ``error``, shown by the matrix session only."""
+        try:
+            options = options_parser().parse_args(posargs(argv))
+        except HarnessError as e:
+            return cls(argparse.Namespace(results="results"), error=str(e))
+        run = cls(options, store=Store(Path(options.results)))
+        try:
+            run._plan(fetch_index)
+        except HarnessError as e:
+            run.error = str(e)
+        return run
+
+    def _plan(self, fetch_index: bool) -> None:
+        o = self.options
+        config = self.config = load(o.matrix)
+        offline = o.offline or not fetch_index
+        try:
+            releases = index.releases(offline=offline)
+        except IndexUnavailable:
+            if offline and not o.offline:
+                releases = index.releases(offline=False)
+            else:
+                raise
+        resolution = o.resolution or config.resolution
+        chosen = resolve_versions(config, releases, o.versions)
+        self.cells = [make_cell(config, r, resolution) for r in chosen]
+        if o.starlette:  # a branch under test: its cells only, unless --versions asks for releases too
+            dev = [dev_cell(config, releases, t) for t in o.starlette]
+            self.cells = [*(self.cells if o.versions else []), *dev]
+        shard = parse_shard(o.shard)
+        if shard is not None:  # round robin, so every shard gets old and new releases alike
+            self.cells = [c for k, c in enumerate(self.cells) if k % shard[1] == shard[0] - 1]
+        scenarios = list(o.scenario) or list(config.scenarios)
+        select(load_catalogue(), scenarios)  # fail now, in one line, on a pattern that matches nothing
+        self.selection = cellrun.Selection.build(
+            config,
+            scenarios=scenarios,
+            backends=options.csv_values(o.backend),
+            profiles=options.csv_values(o.profile),
+            repeats=o.repeat,
+            seed=o.seed,
+        )
+
+    # --- nox parametrization -------------------------------------------------------------------
+
+    def params(self) -> list[tuple[str | bool, Cell | None, str, list[str]]]:
+        """(python, cell, id, tags) per cell; python False where no interpreter was found."""
+        if self.error is not None:
+            return [(False, None, "error", [])]
+        out = []
+        for cell in self.cells:
+            python = find_python(cell.python) or False
+            out.append((python, cell, f"starlette='{cell.id}'", list(cell.tags)))
+        return out
+
+    # --- one cell ------------------------------------------------------------------------------
+
+    def cell_session(self, session: Any, cell: Cell | None) -> None:
+        if self.error is not None or cell is None:
+            session.error(self.error or "no cell")
+        assert self.selection is not None
+        assert self.config is not None
+        if not self.options.fresh and self.store.is_fresh(cell, self.selection.hash):
+            session.log(f"{cell.id}: results are current (use -- --fresh to redo)")
+            session.notify("report")
+            return
+        if session.python is False or session.virtualenv.location is None:
+            reason = f"no Python {cell.python} interpreter found (install it, e.g. with pyenv)"
+            self.store.record(cell, SKIPPED, reason=reason, selection_hash=self.selection.hash)
+            session.warn(f"{cell.id}: skipped: {reason}")
+            session.notify("report")
+            return
+        python = str(Path(session.virtualenv.location) / "bin" / "python")
+        ok, reason = cellrun.install(cell, python)
+        if not ok:
+            cellrun.record_install_failure(cell, self.selection, self.store, reason)
+            session.warn(f"{cell.id}: install failed: {reason}")
+            session.notify("report")
+            return
+        self._submit(cell, python)
+        session.log(f"{cell.id}: installed, running in the background ({self.pending()} queued or running)")
+        session.notify("report")
+
+    def _submit(self, cell: Cell, python: str) -> None:
+        assert self.selection is not None
+        assert self.config is not None
+        if self._pool is None:
+            jobs = self.options.jobs if self.options.jobs is not None else self.config.jobs
+            self._pool = ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1, thread_name_prefix="cell")
+        selection, timeout = self.selection, self.config.cell_timeout
+
+        def work() -> str:
+            with self._lock:
+                self._running.add(cell.id)
+            try:
+                return cellrun.run(cell, python, selection, self.store, timeout)
+            finally:
+                with self._lock:
+                    self._running.discard(cell.id)
+
+        self._futures[cell.id] = self._pool.submit(work)
+
+    def pending(self) -> int:
+        return sum(1 for f in self._futures.values() if not f.done())
+
+    # --- the end -------------------------------------------------------------------------------
+
+    def wait(self) -> dict[str, str]:
+        """Wait for every submitted cell, showing progress; the status of each."""
+        if not self._futures:
+            return {}
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        total = len(self._futures)
+        with Progress(
+            TextColumn("cells"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+        ) as progress:
+            task = progress.add_task("", total=total)
+            while True:
+                done = sum(1 for f in self._futures.values() if f.done())
+                with self._lock:
+                    running = ", ".join(sorted(self._running)) or "-"
+                progress.update(task, completed=done, description=f"running: {running}")
+                if done == total:
+                    break
+                time.sleep(0.2)
+        if self._pool is not None:
+            self._pool.shutdown()
+        return {cid: f.result() for cid, f in self._futures.items()}
+
+    def _wait_plain(self) -> dict[str, str]:
+        total, reported = len(self._futures), 0
+        while reported < total:
+            done = sum(1 for f in self._futures.values() if f.done())
+            if done != reported:
+                reported = done
+                elapsed = time.perf_counter() - self._started
+                print(f"cells {done}/{total}, {elapsed:.0f} s elapsed", flush=True)
+            time.sleep(0.5)
+        return {cid: f.result() for cid, f in self._futures.items()}
+
+    def summary_line(self, statuses: dict[str, str]) -> str:
+        counts: dict[str, int] = {}
+        for s in statuses.values():
+            counts[s] = counts.get(s, 0) + 1
+        elapsed = time.perf_counter() - self._started
+        parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to run"
+        return f"{len(statuses)} cells ran in {elapsed:.1f} s: {parts}"
+
+
+def failed(statuses: dict[str, str]) -> list[str]:
+    return [cid for cid, s in statuses.items() if s not in (DONE, SKIPPED)]
+
+
+def cell_infos(cells: list[Cell], store: Store) -> list[Any]:
+    """The report's view of each cell of this matrix that has run (or tried to)."""
+    from harness.results._report import CellInfo, exact_requirements
+
+    infos = []
+    for cell in cells:
+        st = store.status(cell.id)
+        if st is None:
+            continue
+        env = st.environment or {}
+        infos.append(
+            CellInfo(
+                id=cell.id,
+                starlette=cell.starlette,
+                status=st.status,
+                reason=st.reason,
+                python=env.get("python") or cell.python,
+                anyio=env.get("anyio"),
+                trio=env.get("trio"),
+                resolution=cell.resolution,
+                requirements=exact_requirements(cell.starlette, env.get("anyio"), env.get("trio"))
+                if env
+                else list(cell.requirements),
+                exclude_newer=cell.exclude_newer,
+                runs=st.runs,
+                elapsed_s=st.elapsed_s,
+            )
+        )
+    return infos
+
+
+def write_report(run: MatrixRun) -> list[Path]:
+    from harness.results._report import build
+
+    infos = cell_infos(run.cells, run.store)
+    records = {c.id: list(run.store.records(c.id)) for c in infos if c.status == DONE}
+    return build(infos, records).write(run.store.root)
+
+
+def report_session(run: MatrixRun, session: Any) -> None:
+    if run.error is not None:
+        session.error(run.error)
+    statuses = run.wait()
+    if statuses:
+        session.log(run.summary_line(statuses))
+    paths = write_report(run)
+    session.log("report: " + ", ".join(str(p) for p in paths))
+    bad = failed(statuses)
+    if bad:
+        session.warn(f"{len(bad)} cell(s) did not finish: {', '.join(bad)} (see the Cells table of the report)")
+
+
+def baseline_session(run: MatrixRun, session: Any) -> None:
+    """Write tests/baseline.json from the results of the current matrix (all cells must be done)."""
+    from harness.results import _baseline as baseline
+    from harness.results._report import build
+
+    if run.error is not None:
+        session.error(run.error)
+    infos = cell_infos(run.cells, run.store)
+    missing = sorted({c.id for c in run.cells} - {i.id for i in infos})
+    if missing:
+        session.error(f"{len(missing)} cell(s) have no results ({', '.join(missing[:5])}...); run nox -s matrix first")
+    records = {c.id: list(run.store.records(c.id)) for c in infos if c.status == DONE}
+    report = build(infos, records)
+    resolution = run.cells[0].resolution if run.cells else "pinned"
+    data = baseline.from_report(report, resolution=resolution, note="written by nox -s baseline from the full matrix")
+    baseline.write(data, baseline.DEFAULT_PATH)
+    session.log(f"{baseline.DEFAULT_PATH}: {len(data['rows'])} rows over {len(data['versions'])} releases")

@@ -1,0 +1,234 @@
+"""The one registry of command-line options, for every ``python -m harness`` command and nox session.
+
+An option is declared once here (its flags, type, help) and each command names the options it
+takes, overriding a default where that command needs another one (``--repeat`` is 1 for ``run``, 5
+for the gate, 10 for bisect), as nox's own ``_options.py`` does for its sessions. A parse error is a
+``UsageError``: one line naming the command and the problem, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from harness import defaults
+from harness.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option as argparse takes it; ``kwargs`` are ``add_argument``'s."""
+
+    flags: tuple[str, ...]
+    help: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def add_to(self, parser: argparse.ArgumentParser, **overrides: Any) -> None:
+        kwargs = {"help": self.help, **self.kwargs, **overrides}
+        if kwargs.get("action") == "append" and "default" not in overrides and not kwargs.get("required"):
+            kwargs["default"] = []  # a fresh list per parser: argparse appends to the default itself
+        parser.add_argument(*self.flags, **kwargs)
+
+
+def _opt(*flags: str, help: str, **kwargs: Any) -> Option:
+    return Option(tuple(flags), help, kwargs)
+
+
+#: Every option of every command, by name.
+OPTIONS: dict[str, Option] = {
+    # what to run
+    "scenario": _opt("--scenario", action="append", metavar="PATTERN", help="name or glob (repeatable)"),
+    "backend": _opt("--backend", action="append", help="asyncio, trio, asyncio+uvloop; repeatable or comma-separated"),
+    "profile": _opt("--profile", action="append", help="server profiles; repeatable or comma-separated"),
+    "server": _opt("--server", action="append", help="real servers, e.g. uvicorn-h11; repeatable or comma-separated"),
+    "repeat": _opt("--repeat", type=int, help="runs per scenario, backend and profile"),
+    "seed": _opt("--seed", type=int, help="trio seed of the first repeat (repeat r uses seed+r)"),
+    "timeout": _opt("--timeout", type=float, default=defaults.RUN_TIMEOUT, help="bound on a run's clock (virtual s)"),
+    "real-timeout": _opt(
+        "--real-timeout", type=float, default=defaults.REAL_TIMEOUT, help="wall-clock backstop per run"
+    ),
+    "real-time": _opt("--real-time", action="store_true", help="use the real clock instead of virtual time"),
+    "stack": _opt("--stack", help="ad-hoc scenario: layers, e.g. 'asgi,base*4'"),
+    "endpoint": _opt("--endpoint", help="ad-hoc scenario: endpoint kind (default slow)"),
+    "receive": _opt("--receive", help="ad-hoc scenario: client script, e.g. 'request,wait:idle,disconnect'"),
+    # the user's app
+    "app": _opt("--app", help="your ASGI app, module:attribute or module:factory(), run under every client script"),
+    "app-dir": _opt("--app-dir", default=".", help="where to import --app from (default: the current directory)"),
+    "path": _opt("--path", default="/", help="--app: the request path (query string allowed)"),
+    "method": _opt("--method", default="GET", help="HTTP method (ad-hoc scenario or --app)"),
+    "body": _opt("--body", help="--app: the request body, TEXT or @file"),
+    # the matrix
+    "matrix": _opt("--matrix", default=defaults.MATRIX_FILE, help="the matrix file"),
+    "versions": _opt("--versions", nargs="+", default=[], help="only these versions or specifiers"),
+    "resolution": _opt("--resolution", choices=defaults.RESOLUTIONS, help="how dependencies are chosen"),
+    "jobs": _opt("--jobs", type=int, help="cells run at once (default: matrix.toml, 0 = cores)"),
+    "fresh": _opt("--fresh", action="store_true", help="redo cells even when their results are current"),
+    "offline": _opt("--offline", action="store_true", help="use the cached release list, do not ask the index"),
+    "results": _opt("--results", default=defaults.RESULTS_DIR, help="where results and the report go"),
+    "shard": _opt("--shard", help="I/N: run only the I-th of N slices of the cells (for CI fan-out)"),
+    "starlette": _opt(
+        "--starlette",
+        action="append",
+        metavar="TARGET",
+        help="add a development Starlette as a cell: a checkout, a wheel or a git+ URL",
+    ),
+    # upgrade questions
+    "from": _opt("--from", dest="old", required=True, help="the version you run now (release or path)"),
+    "to": _opt("--to", dest="new", required=True, help="the version you want (release, checkout, wheel)"),
+    "good": _opt("--good", required=True, help="a release that behaves as you want"),
+    "bad": _opt("--bad", required=True, help="a release that does not"),
+    "strict": _opt("--strict", action="store_true", help="fail on any change, not only on a worse cell"),
+    "junit": _opt("--junit", type=Path, help="write JUnit XML here (one test case per cell)"),
+    "baseline": _opt("--baseline", nargs="+", type=Path, required=True, help="results (JSONL) of the old version"),
+    "candidate": _opt("--candidate", nargs="+", type=Path, required=True, help="results (JSONL) of the new version"),
+    # real servers
+    "time-scale": _opt("--time-scale", type=float, default=defaults.TIME_SCALE, help="real seconds per virtual second"),
+    "app-timeout": _opt(
+        "--app-timeout", type=float, default=defaults.APP_TIMEOUT, help="real seconds before an app run is a hang"
+    ),
+    "probe": _opt("--probe", action="store_true", help="also probe each server against its profile"),
+    "logs": _opt("--logs", type=Path, default=Path(defaults.SERVER_LOGS_DIR), help="server logs go here"),
+    # output
+    "out": _opt("--out", type=Path, help="write the results here (atomically)"),
+    "files": _opt("files", nargs="+", type=Path, help="results files (JSONL)"),
+    "quiet": _opt("--quiet", action="store_true", help="no table"),
+    "internal-resolution": _opt("--resolution", help=argparse.SUPPRESS),
+    "internal-sources": _opt("--sources-out", type=Path, help=argparse.SUPPRESS),
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with bad input as a ``UsageError`` (one line, exit 2) instead of usage and exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}" if self.prog.startswith("nox") else message)
+
+
+#: An option a command takes: its registry name, or (name, overrides of its argparse keywords).
+Use = str | tuple[str, Mapping[str, Any]]
+
+
+def add_options(parser: argparse.ArgumentParser, uses: Sequence[Use]) -> argparse.ArgumentParser:
+    for use in uses:
+        name, overrides = (use, {}) if isinstance(use, str) else use
+        OPTIONS[name].add_to(parser, **overrides)
+    return parser
+
+
+def parser(prog: str, uses: Sequence[Use], *, description: str | None = None, help: bool = True) -> Parser:
+    """A parser for one command or nox session, from the registry."""
+    return add_options(Parser(prog=prog, description=description, add_help=help), uses)  # type: ignore[return-value]
+
+
+def csv_values(values: Sequence[str] | None) -> list[str]:
+    """Repeatable options that also take comma-separated lists: ``--backend asyncio,trio``.
+    (Not ``--scenario``: scenario names contain commas.)"""
+    return [v.strip() for item in values or () for v in item.split(",") if v.strip()]
+
+
+# --- what each command and session takes -------------------------------------------------------------
+
+#: ``python -m harness run``.
+RUN: list[Use] = [
+    "scenario",
+    "backend",
+    "profile",
+    ("repeat", {"default": defaults.RUN_REPEATS}),
+    ("seed", {"default": defaults.SEED}),
+    "timeout",
+    "real-timeout",
+    "real-time",
+    "stack",
+    "endpoint",
+    "receive",
+    "method",
+    "app",
+    "app-dir",
+    "path",
+    "body",
+    ("out", {"help": "write one JSON line per run here (atomically)"}),
+    "internal-resolution",
+    "internal-sources",
+    "quiet",
+]
+GATE_FILES: list[Use] = ["baseline", "candidate", "strict", "junit"]
+SERVE_CHECK: list[Use] = [
+    ("scenario", {"required": True}),
+    "server",
+    ("repeat", {"default": defaults.SERVER_REPEATS, "help": "requests per cell, and scripted runs"}),
+    "time-scale",
+    "app-timeout",
+    "probe",
+    ("out", {"help": "write the cells (and probes) here as JSON"}),
+    "logs",
+    ("strict", {"help": "exit 1 on a disagreement, a failed cell or probe"}),
+]
+PROBE: list[Use] = [
+    ("server", {"help": "servers to probe (default: the installed ones)"}),
+    ("out", {"help": "write the probe results here as JSON"}),
+    "logs",
+]
+REPORT: list[Use] = [
+    "files",
+    ("out", {"default": Path(defaults.RESULTS_DIR), "help": "where report.{md,json,html} go"}),
+]
+
+#: ``nox -s matrix -- ...``.
+MATRIX: list[Use] = [
+    "matrix",
+    "versions",
+    "scenario",
+    "backend",
+    "profile",
+    "repeat",
+    "seed",
+    "resolution",
+    "jobs",
+    "fresh",
+    "offline",
+    "results",
+    "shard",
+    "starlette",
+]
+_UPGRADE_COMMON: list[Use] = [
+    "scenario",
+    "backend",
+    "profile",
+    "app",
+    "app-dir",
+    "path",
+    "method",
+    "body",
+    "matrix",
+    "offline",
+    ("results", {"default": defaults.UPGRADE_RESULTS_DIR, "help": "where the probes' results go"}),
+]
+#: ``nox -s gate -- ...`` and ``nox -s bisect -- ...``.
+GATE: list[Use] = [
+    "from",
+    "to",
+    ("repeat", {"default": defaults.GATE_REPEATS}),
+    ("strict", {"help": "fail on any change"}),
+    "junit",
+    *_UPGRADE_COMMON,
+]
+BISECT: list[Use] = [
+    "good",
+    "bad",
+    ("repeat", {"default": defaults.BISECT_REPEATS, "help": "runs per probe (default 10, see the README)"}),
+    *_UPGRADE_COMMON,
+]
+#: ``nox -s servers -- ...``.
+SERVERS: list[Use] = [
+    ("matrix", {"help": "the file with the [servers] table"}),
+    ("versions", {"help": "only the checks of these releases ('newest' too)"}),
+    ("scenario", {"help": "replace each check's scenarios"}),
+    ("server", {"help": "replace the servers (comma-separated)"}),
+    ("repeat", {"help": "requests per cell"}),
+    ("results", {"help": "where agreement.{md,json} and the logs go"}),
+    ("offline", {"help": "use the cached release list"}),
+    ("strict", {"help": "fail when a cell disagrees or a probe fails"}),
+]

@@ -1,0 +1,103 @@
+"""Step three: what runs leave behind, and what is read from it.
+
+``_files`` is the JSONL results format (the contract every later step reads), ``_store`` the cells'
+results and status files, ``_merge`` many result files as one matrix, ``_report`` the report (ranges,
+transitions, the heatmap), ``_baseline`` the recorded expectations the tests compare with, ``_diff``
+the upgrade gate's comparison of two result sets, ``_agreement`` the real-server verdict, and
+``_repro`` every command that reproduces a result.
+"""
+
+from harness.results._agreement import (
+    AGREE,
+    COMPATIBLE,
+    DISAGREE,
+    NO_DATA,
+    TOLERANCE,
+    counts_text,
+    tolerance_for,
+    verdict,
+)
+from harness.results._agreement import markdown as agreement_markdown
+from harness.results._baseline import DEFAULT_PATH as BASELINE_PATH
+from harness.results._baseline import Baseline
+from harness.results._baseline import from_report as baseline_from_report
+from harness.results._baseline import write as write_baseline
+from harness.results._diff import BETTER, CHANGED, SAME, WORSE, CellDiff, compare, failing, judge, publish
+from harness.results._files import REQUIRED_FIELDS, dumps, read_records, write_atomic
+from harness.results._fingerprint import file_hash, loaded_sources, still_current
+from harness.results._merge import load_files, report_from_files
+from harness.results._report import (
+    CellInfo,
+    Report,
+    agreement_html,
+    build,
+    exact_requirements,
+    label,
+    load_agreement,
+    outcome_set,
+)
+from harness.results._repro import (
+    nox_command,
+    nox_command_template,
+    run_args,
+    run_command,
+    run_command_template,
+    seed_suffix,
+    serve_check_command,
+)
+from harness.results._store import CRASHED, DONE, INSTALL_FAILED, SKIPPED, CellStatus, Store
+
+__all__ = [
+    "AGREE",
+    "BASELINE_PATH",
+    "BETTER",
+    "CHANGED",
+    "COMPATIBLE",
+    "CRASHED",
+    "DISAGREE",
+    "DONE",
+    "INSTALL_FAILED",
+    "NO_DATA",
+    "REQUIRED_FIELDS",
+    "SAME",
+    "SKIPPED",
+    "TOLERANCE",
+    "WORSE",
+    "Baseline",
+    "CellDiff",
+    "CellInfo",
+    "CellStatus",
+    "Report",
+    "Store",
+    "agreement_html",
+    "agreement_markdown",
+    "baseline_from_report",
+    "build",
+    "compare",
+    "counts_text",
+    "dumps",
+    "exact_requirements",
+    "failing",
+    "file_hash",
+    "judge",
+    "label",
+    "load_agreement",
+    "load_files",
+    "loaded_sources",
+    "nox_command",
+    "nox_command_template",
+    "outcome_set",
+    "publish",
+    "read_records",
+    "report_from_files",
+    "run_args",
+    "run_command",
+    "run_command_template",
+    "seed_suffix",
+    "serve_check_command",
+    "still_current",
+    "tolerance_for",
+    "verdict",
+    "write_atomic",
+    "write_baseline",
+]

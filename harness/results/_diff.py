@@ -1,0 +1,184 @@
+"""The upgrade gate: the same selection on two Starlette versions, compared cell by cell.
+
+A cell is (scenario, backend, profile) and its value the set of outcomes of its repeats. A cell
+gets *worse* when it was ``ok`` and is not any more, when it becomes flaky, or when it starts to
+hang; that fails the gate. Anything else that changes is reported, and fails only with ``strict``.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.results._report import label
+from harness.results._repro import run_command
+
+Key = tuple[str, str, str]
+
+SAME, BETTER, WORSE, CHANGED, ADDED, REMOVED = "same", "better", "worse", "changed", "added", "removed"
+
+
+@dataclass(frozen=True)
+class CellDiff:
+    scenario: str
+    backend: str
+    profile: str
+    before: Counter[str] | None
+    after: Counter[str] | None
+    verdict: str
+    why: str
+    repro: str
+
+    @property
+    def before_label(self) -> str:
+        return label(self.before) if self.before else "-"
+
+    @property
+    def after_label(self) -> str:
+        return label(self.after) if self.after else "-"
+
+
+def _cells(records: Iterable[dict[str, Any]]) -> tuple[dict[Key, Counter[str]], dict[Key, dict[str, Any]], set[str]]:
+    counts: dict[Key, Counter[str]] = defaultdict(Counter)
+    example: dict[Key, dict[str, Any]] = {}
+    versions: set[str] = set()
+    for r in records:
+        key = (r["scenario"], r["backend"], r["profile"])
+        counts[key][r["outcome"]] += 1
+        versions.add(r["starlette"])
+        if key not in example or (r["outcome"] != "ok" and example[key]["outcome"] == "ok"):
+            example[key] = r
+    return counts, example, versions
+
+
+def judge(before: Counter[str], after: Counter[str]) -> tuple[str, str]:
+    b, a = set(before), set(after)
+    if b == a:
+        return SAME, ""
+    if b == {"ok"}:
+        return WORSE, "was ok"
+    if len(a) > 1 and len(b) == 1:
+        return WORSE, "new flake"
+    if "hang" in a and "hang" not in b:
+        return WORSE, "new hang"
+    if a == {"ok"}:
+        return BETTER, "now ok"
+    return CHANGED, "outcome changed"
+
+
+def compare(before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]]) -> tuple[list[CellDiff], str, str]:
+    b_counts, _, b_versions = _cells(before)
+    a_counts, a_example, a_versions = _cells(after)
+    if not b_counts or not a_counts:
+        raise HarnessError("the gate needs runs on both sides; one of the result sets is empty")
+    diffs = []
+    for key in sorted(set(b_counts) | set(a_counts)):
+        b, a = b_counts.get(key), a_counts.get(key)
+        if b is None:
+            verdict, why = ADDED, "only in the candidate"
+        elif a is None:
+            verdict, why = REMOVED, "only in the baseline"
+        else:
+            verdict, why = judge(b, a)
+        example = a_example.get(key)
+        repro = run_command(example) if example is not None else ""
+        diffs.append(CellDiff(*key, b, a, verdict, why, repro))
+    return diffs, ", ".join(sorted(b_versions)), ", ".join(sorted(a_versions))
+
+
+def failing(diffs: Sequence[CellDiff], strict: bool) -> list[CellDiff]:
+    return [d for d in diffs if d.verdict == WORSE or (strict and d.verdict != SAME)]
+
+
+def to_junit(diffs: Sequence[CellDiff], strict: bool, before: str, after: str, path: Path) -> None:
+    bad = failing(diffs, strict)
+    suite = ET.Element(
+        "testsuite",
+        name=f"starlette {before} -> {after}",
+        tests=str(len(diffs)),
+        failures=str(len(bad)),
+        errors="0",
+        skipped="0",
+    )
+    for d in diffs:
+        case = ET.SubElement(suite, "testcase", classname=f"{d.backend}.{d.profile}", name=d.scenario)
+        if d in bad:
+            failure = ET.SubElement(case, "failure", message=f"{d.before_label} -> {d.after_label} ({d.why})")
+            failure.text = f"reproduce on {after}: {d.repro}"
+    root = ET.Element("testsuites", tests=str(len(diffs)), failures=str(len(bad)))
+    root.append(suite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="unicode", xml_declaration=True)
+
+
+def to_markdown(diffs: Sequence[CellDiff], strict: bool, before: str, after: str) -> str:
+    bad = failing(diffs, strict)
+    changed = [d for d in diffs if d.verdict != SAME]
+    head = (
+        f"### Starlette {before} → {after}: {'FAIL' if bad else 'pass'}\n\n"
+        f"{len(diffs)} cells compared; {len(changed)} changed, {len(bad)} fail the gate"
+        f"{' (strict)' if strict else ''}.\n"
+    )
+    if not changed:
+        return head
+    lines = [head, "| scenario | backend | profile | before → after | verdict | repro |", "|---|---|---|---|---|---|"]
+    for d in changed:
+        lines.append(
+            f"| `{d.scenario}` | {d.backend} | {d.profile} | {d.before_label} → {d.after_label} | "
+            f"{d.verdict}{' (' + d.why + ')' if d.why else ''} | `{d.repro}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def print_table(diffs: Sequence[CellDiff], strict: bool, before: str, after: str) -> None:
+    changed = [d for d in diffs if d.verdict != SAME]
+    bad = failing(diffs, strict)
+    try:
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+    except ImportError:  # pragma: no cover - rich is a dependency; plain text keeps the gate usable
+        print(to_markdown(diffs, strict, before, after))
+        return
+    table = Table(title=f"Starlette {before} → {after}")
+    for col in ("scenario", "backend", "profile", "before → after", "verdict"):
+        table.add_column(col, overflow="fold")
+    for d in changed:
+        style = "red" if d in bad else ("green" if d.verdict == BETTER else "yellow")
+        table.add_row(
+            escape(d.scenario),
+            d.backend,
+            d.profile,
+            f"{d.before_label} → {d.after_label}",
+            f"{d.verdict} {d.why}".strip(),
+            style=style,
+        )
+    console = Console()
+    if changed:
+        console.print(table)
+    for d in bad:
+        console.print(
+            f"reproduce {escape(d.scenario)} {d.backend} {d.profile} on {after}: {escape(d.repro)}", soft_wrap=True
+        )
+    verdict = "FAIL" if bad else "pass"
+    console.print(
+        f"gate {verdict}: {len(diffs)} cells, {len(changed)} changed, {len(bad)} failing{' (strict)' if strict else ''}"
+    )
+
+
+def publish(diffs: Sequence[CellDiff], strict: bool, before: str, after: str, junit: Path | None) -> int:
+    """Print, write JUnit and the GitHub step summary; the exit status of the gate."""
+    print_table(diffs, strict, before, after)
+    if junit is not None:
+        to_junit(diffs, strict, before, after, junit)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(to_markdown(diffs, strict, before, after) + "\n")
+    return 1 if failing(diffs, strict) else 0

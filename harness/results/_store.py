@@ -1,0 +1,131 @@
+"""The results store: one results file and one status file per cell, under ``results/cells/``.
+
+A cell is done when its status file says so, its pins and selection hashes match what would run
+now, and every source file its run imported is unchanged; anything else is redone. Both files are
+written atomically (temporary file, then rename) and the status file last, so a killed matrix
+leaves either a finished cell or no cell, never half of one, and two cells running at once never
+write the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.results._files import read_records, write_atomic
+from harness.results._fingerprint import still_current
+
+DEFAULT_ROOT = Path("results")
+
+DONE = "done"
+INSTALL_FAILED = "install_failed"
+SKIPPED = "skipped"
+CRASHED = "crashed"
+CELL_STATUSES = (DONE, INSTALL_FAILED, SKIPPED, CRASHED)
+
+
+class Cell(Protocol):
+    """What the store needs to know of a cell (``harness.matrix`` builds them)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def pins_hash(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class CellStatus:
+    cell: dict[str, Any]
+    status: str
+    reason: str
+    selection_hash: str
+    selection: dict[str, Any]
+    elapsed_s: float
+    runs: int
+    finished_at: str
+    environment: dict[str, Any]
+    #: Source files the cell's run imported, with their hashes (see ``_fingerprint``).
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Store:
+    def __init__(self, root: Path = DEFAULT_ROOT) -> None:
+        self.root = Path(root)
+        self.cells_dir = self.root / "cells"
+
+    def results_path(self, cell_id: str) -> Path:
+        return self.cells_dir / f"{cell_id}.jsonl"
+
+    def status_path(self, cell_id: str) -> Path:
+        return self.cells_dir / f"{cell_id}.status.json"
+
+    def status(self, cell_id: str) -> CellStatus | None:
+        path = self.status_path(cell_id)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return CellStatus(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def is_fresh(self, cell: Cell, selection_hash: str) -> bool:
+        """Finished with these pins and this selection: nothing to redo."""
+        st = self.status(cell.id)
+        return (
+            st is not None
+            and st.status in (DONE, INSTALL_FAILED, SKIPPED)
+            and st.cell.get("pins_hash") == cell.pins_hash
+            and st.selection_hash == selection_hash
+            and (st.status != DONE or (self.results_path(cell.id).exists() and still_current(st.sources)))
+        )
+
+    def record(
+        self,
+        cell: Cell,
+        status: str,
+        *,
+        reason: str = "",
+        selection_hash: str = "",
+        selection: dict[str, Any] | None = None,
+        elapsed_s: float = 0.0,
+        runs: int = 0,
+        environment: dict[str, Any] | None = None,
+        sources: dict[str, str] | None = None,
+    ) -> None:
+        """Write the cell's status last; a cell that did not finish keeps no results file."""
+        if status != DONE:
+            self.results_path(cell.id).unlink(missing_ok=True)
+        st = CellStatus(
+            cell=cell.to_json(),
+            status=status,
+            reason=reason,
+            selection_hash=selection_hash,
+            selection=selection or {},
+            elapsed_s=round(elapsed_s, 3),
+            runs=runs,
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            environment=environment or {},
+            sources=sources or {},
+        )
+        write_atomic(self.status_path(cell.id), [json.dumps(st.to_json(), sort_keys=True, indent=1)])
+
+    def statuses(self) -> Iterator[CellStatus]:
+        for path in sorted(self.cells_dir.glob("*.status.json")):
+            try:
+                yield CellStatus(**json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError):
+                continue
+
+    def records(self, cell_id: str) -> Iterator[dict[str, Any]]:
+        path = self.results_path(cell_id)
+        if path.exists():
+            yield from read_records(path)

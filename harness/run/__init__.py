@@ -1,0 +1,64 @@
+"""Step two: run a scenario on an event loop and say what happened, as one record per run.
+
+``_driver`` plays one app against one client script and one server profile (``_receive`` and
+``_send`` are the two sides, meeting in ``_connection``), bounded in time, and ``_outcome`` classifies
+the run. ``_jobs`` expands a selection into runs and executes many of them in one process, one event
+loop per backend (``backends/``: one private module per loop behind one interface).
+"""
+
+from harness.run._connection import Connection, SentMessage
+from harness.run._driver import Bounds, Drive, drive, make_scope
+from harness.run._jobs import Job, RunConfig, base_fields, environment, plan, run_job, run_jobs, run_one
+from harness.run._outcome import (
+    EXCEPTION,
+    HANG,
+    NO_RESPONSE,
+    NO_RESPONSE_MESSAGE,
+    NOT_APPLICABLE,
+    OK,
+    OUTCOMES,
+    PROTOCOL_ERROR,
+    SCHEMA_VERSION,
+    ExceptionInfo,
+    RunRecord,
+    classify,
+)
+from harness.run._receive import ScriptedReceive
+from harness.run._send import RecordingSend
+from harness.run.backends import BACKENDS, Backend, Bounded, backend_available, get_backend
+
+__all__ = [
+    "BACKENDS",
+    "EXCEPTION",
+    "HANG",
+    "NOT_APPLICABLE",
+    "NO_RESPONSE",
+    "NO_RESPONSE_MESSAGE",
+    "OK",
+    "OUTCOMES",
+    "PROTOCOL_ERROR",
+    "SCHEMA_VERSION",
+    "Backend",
+    "Bounded",
+    "Bounds",
+    "Connection",
+    "Drive",
+    "ExceptionInfo",
+    "Job",
+    "RecordingSend",
+    "RunConfig",
+    "RunRecord",
+    "ScriptedReceive",
+    "SentMessage",
+    "backend_available",
+    "base_fields",
+    "classify",
+    "drive",
+    "environment",
+    "get_backend",
+    "make_scope",
+    "plan",
+    "run_job",
+    "run_jobs",
+    "run_one",
+]

@@ -1,0 +1,182 @@
+"""Run a scenario on a backend: build the app, play the client, bound it in time, classify.
+
+One process runs many scenarios (building a fresh app and a fresh event loop for every run), which
+is what makes a matrix cell cheap: the interpreter and Starlette are imported once.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import platform
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import LayerUnavailable
+from harness.run._driver import Bounds, drive, make_scope
+from harness.run._outcome import NOT_APPLICABLE, RunRecord
+from harness.run.backends import Backend, backend_available, get_backend
+from harness.scenario import _compat as _compat
+from harness.scenario._endpoints import EndpointState, build_endpoint
+from harness.scenario._profiles import DEFAULT_PROFILES, get_profile
+from harness.scenario._spec import Scenario
+from harness.scenario._stack import build_stack
+from harness.scenario._userapp import AppSpec, load_app
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    #: Bound on the run's own clock: virtual seconds under virtual time (a deadlock reaches it at
+    #: once), real seconds otherwise.
+    timeout: float = 60.0
+    #: Wall-clock backstop for apps that never block (a livelock does not let virtual time move).
+    real_timeout: float = 10.0
+    virtual_time: bool = True
+    resolution: str | None = None
+
+
+def environment() -> dict[str, str | None]:
+    """Versions that decide a verdict; recorded in every line."""
+    return {
+        "starlette": str(_compat.starlette_version()),
+        "anyio": _compat.dist_version("anyio"),
+        "trio": _compat.dist_version("trio"),
+        "python": platform.python_version(),
+    }
+
+
+@dataclass(frozen=True)
+class Job:
+    scenario: Scenario
+    backend: str
+    profile: str
+    repeat: int
+    seed: int | None
+
+
+def base_fields(job: Job, config: RunConfig, env: dict[str, str | None]) -> dict[str, Any]:
+    """What a record says about the run before it happens: scenario, versions, backend, profile."""
+    return dict(
+        scenario=job.scenario.name,
+        params=job.scenario.record_params(),
+        backend=job.backend,
+        profile=job.profile,
+        seed=job.seed if job.backend == "trio" else None,
+        repeat=job.repeat,
+        resolution=config.resolution,
+        **env,
+    )
+
+
+def _not_applicable(job: Job, env: dict[str, str | None]) -> str | None:
+    """Why this job cannot run here (a backend this Starlette or environment lacks), or None."""
+    if job.backend == "trio" and not _compat.supports_trio():
+        return f"Starlette {env['starlette']} predates anyio: no trio support"
+    return backend_available(job.backend)
+
+
+async def run_job(job: Job, b: Backend, config: RunConfig, env: dict[str, str | None]) -> RunRecord:
+    """One job inside an event loop of backend ``b`` that is already running."""
+    base = base_fields(job, config, env)
+    scenario, prof = job.scenario, get_profile(job.profile)
+    probe = EndpointState()
+    script = scenario.parsed_script()
+    if scenario.app is not None:
+        app = _user_app(scenario.app)
+        scope = make_scope(prof, method=scenario.app.method, path=scenario.app.path, body=script.body)
+    else:
+        try:
+            app = build_stack(scenario.parsed_stack(), build_endpoint(scenario.endpoint, b, probe))
+        except LayerUnavailable as e:
+            return RunRecord(outcome=NOT_APPLICABLE, detail=str(e), **base)
+        scope = make_scope(prof, method=scenario.method, body=script.body)
+    d = await drive(
+        app,
+        script=script,
+        profile=prof,
+        backend=b,
+        scope=scope,
+        expect_sent=scenario.expect_sent,
+        bounds=Bounds(config.timeout, config.real_timeout),
+        virtual_time=config.virtual_time,
+    )
+    await probe.close()
+    conn = d.conn
+    loop_errors = b.drain_loop_errors()
+    return RunRecord(
+        outcome=d.outcome,
+        detail=d.detail,
+        elapsed_s=round(d.elapsed_s, 6),
+        endpoint=probe.to_json(),
+        exception=d.exception.to_json() if d.exception is not None else None,
+        loop_errors=loop_errors,
+        **conn.observed(),
+        leaked_tasks=d.leaked_tasks,
+        **base,
+    )
+
+
+@functools.cache
+def _user_app(spec: AppSpec) -> Any:
+    """Imported once per process: a user's app is built once, like a server builds it."""
+    return load_app(spec)
+
+
+def plan(
+    scenarios: Sequence[Scenario],
+    *,
+    backends: Sequence[str],
+    profiles: Sequence[str] | None = None,
+    repeats: int = 1,
+    seed: int = 0,
+) -> list[Job]:
+    """Every (scenario, backend, profile, repeat); trio seeds are ``seed + repeat`` so any run can be
+    replayed alone with ``--seed``."""
+    jobs = []
+    for backend in backends:
+        for s in scenarios:
+            for profile in s.profiles or profiles or DEFAULT_PROFILES:
+                for r in range(repeats):
+                    jobs.append(Job(s, backend, profile, r, seed + r if backend == "trio" else None))
+    return jobs
+
+
+def run_jobs(
+    jobs: Iterable[Job], config: RunConfig = RunConfig(), on_record: Callable[[RunRecord], None] | None = None
+) -> list[RunRecord]:
+    """Run jobs, one event loop per backend for all of that backend's jobs (see ``run_batch``)."""
+    env = environment()
+    records: list[RunRecord] = []
+
+    def emit(record: RunRecord) -> None:
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+
+    for backend, group in itertools.groupby(jobs, key=lambda j: j.backend):
+        b = get_backend(backend)
+        runnable = []
+        for job in group:
+            why = _not_applicable(job, env)
+            if why is not None:
+                emit(RunRecord(outcome=NOT_APPLICABLE, detail=why, **base_fields(job, config, env)))
+            else:
+                runnable.append(job)
+        calls = [(job.seed, functools.partial(run_job, job, b, config, env)) for job in runnable]
+        b.run_batch(calls, virtual_time=config.virtual_time, on_result=emit)
+    return records
+
+
+def run_one(
+    scenario: Scenario,
+    *,
+    backend: str,
+    profile: str,
+    repeat: int = 0,
+    seed: int | None = None,
+    config: RunConfig = RunConfig(),
+) -> RunRecord:
+    """One run, alone in its own event loop: what a repro command does."""
+    job = Job(scenario, backend, profile, repeat, seed if backend == "trio" else None)
+    return run_jobs([job], config)[0]

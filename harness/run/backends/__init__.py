@@ -1,0 +1,51 @@
+"""The event loops a run can use, one private module per loop behind ``Backend``'s interface.
+
+``get_backend(name)`` is the only way in; nothing outside this package asks which loop it is on.
+"""
+
+from __future__ import annotations
+
+from harness.errors import UsageError
+from harness.run.backends._asyncio import AsyncioBackend, UvloopBackend, VirtualTimeLoop
+from harness.run.backends._base import AppResult, Backend, Bounded, only_cancellations
+from harness.run.backends._trio import TrioBackend, seed_trio_scheduler
+
+__all__ = [
+    "BACKENDS",
+    "AppResult",
+    "AsyncioBackend",
+    "Backend",
+    "Bounded",
+    "TrioBackend",
+    "UvloopBackend",
+    "VirtualTimeLoop",
+    "backend_available",
+    "get_backend",
+    "only_cancellations",
+    "seed_trio_scheduler",
+]
+
+BACKENDS: dict[str, type[Backend]] = {
+    "asyncio": AsyncioBackend,
+    "trio": TrioBackend,
+    "asyncio+uvloop": UvloopBackend,
+}
+
+
+def get_backend(name: str) -> Backend:
+    try:
+        return BACKENDS[name]()
+    except KeyError:
+        raise UsageError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}") from None
+
+
+def backend_available(name: str) -> str | None:
+    """Why ``name`` cannot run in this environment (a missing package), or None when it can."""
+    module = {"trio": "trio", "asyncio+uvloop": "uvloop"}.get(name)
+    if module is None:
+        return None
+    try:
+        __import__(module)
+    except ImportError:
+        return f"{module} is not installed"
+    return None

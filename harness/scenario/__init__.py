@@ -1,0 +1,51 @@
+"""Step one of the flow: what a run is made of, as data.
+
+A scenario names a middleware stack (``_stack``), an endpoint (``_endpoints``), a client script
+(``_script``) and the server profiles (``_profiles``) whose ``receive``/``send`` behaviour the client
+meets; ``_spec`` holds the ``Scenario`` itself, the sweeps and the catalogue loader, and ``_userapp``
+a user's own ASGI app as a scenario. ``_compat`` is the one place that knows how Starlette releases
+differ. Nothing here runs an event loop: that is ``harness.run``.
+"""
+
+from harness.scenario._compat import dist_version, starlette_version, supports_trio
+from harness.scenario._endpoints import ENDPOINTS, EndpointError, EndpointState, Loop, build_endpoint
+from harness.scenario._profiles import DEFAULT_PROFILES, PROFILES, ServerProfile, get_profile
+from harness.scenario._script import Disconnect, ReceiveScript, Request, Step, Wait, parse_script
+from harness.scenario._spec import Scenario, app_scenarios, load_catalogue, select, sweep
+from harness.scenario._stack import LAYERS, MAX_DEPTH, StackSpec, build_stack, parse_stack
+from harness.scenario._userapp import CLIENT_SCRIPTS, AppSpec, load_app, parse_body
+
+__all__ = [
+    "CLIENT_SCRIPTS",
+    "DEFAULT_PROFILES",
+    "ENDPOINTS",
+    "LAYERS",
+    "MAX_DEPTH",
+    "PROFILES",
+    "AppSpec",
+    "Disconnect",
+    "EndpointError",
+    "EndpointState",
+    "Loop",
+    "ReceiveScript",
+    "Request",
+    "Scenario",
+    "ServerProfile",
+    "StackSpec",
+    "Step",
+    "Wait",
+    "app_scenarios",
+    "build_endpoint",
+    "build_stack",
+    "dist_version",
+    "get_profile",
+    "load_app",
+    "load_catalogue",
+    "parse_body",
+    "parse_script",
+    "parse_stack",
+    "select",
+    "starlette_version",
+    "supports_trio",
+    "sweep",
+]

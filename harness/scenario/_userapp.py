@@ -1,0 +1,120 @@
+"""Your own ASGI app as a scenario: ``--app module:attribute`` (or ``module:factory()``).
+
+The app is imported from the current directory (or ``--app-dir``), like uvicorn does, and driven
+through every client script below under every selected server profile, exactly as the catalogue's
+scenarios are. Importing must not start a server; any import error is one line naming the module.
+User apps run on the real clock (they may use threads: sync endpoints, ``run_in_threadpool``), so a
+slow endpoint costs its real time, bounded by the run timeout.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import AppImportError, HarnessError
+
+#: What a client can do to your endpoint; each becomes one scenario ``app[<name>]``.
+CLIENT_SCRIPTS: dict[str, tuple[str, str]] = {
+    "no-disconnect": ("{request}", "control: the client stays connected"),
+    "disconnect-now": ("{request},disconnect", "the client leaves right after the request"),
+    "disconnect-idle": ("{request},wait:idle,disconnect", "the client leaves once the app is waiting"),
+    "disconnect-before-body": ("disconnect", "the client leaves before sending the body"),
+    "disconnect-after-start": ("{request},wait:start,disconnect", "the client leaves after the headers"),
+    "disconnect-mid-stream": ("{request},wait:chunks=1,disconnect", "the client leaves after the first chunk"),
+    "disconnect-after-response": ("{request},wait:complete,disconnect", "the client leaves after the response"),
+}
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    target: str  # module:attribute or module:factory()
+    app_dir: str = "."
+    path: str = "/"
+    method: str = "GET"
+    body: bytes = b""
+
+    def request_step(self) -> str:
+        if not self.body:
+            return "request"
+        # The script's text form carries the body in latin-1; commas would split the step.
+        text = self.body.decode("latin-1")
+        if "," in text:
+            raise HarnessError("--body: the body may not contain ',' (a limit of the script text form)")
+        return f"request:{text}"
+
+
+def parse_body(value: str | None) -> bytes:
+    """``--body TEXT`` or ``--body @file``."""
+    if not value:
+        return b""
+    if value.startswith("@"):
+        try:
+            return Path(value[1:]).read_bytes()
+        except OSError as e:
+            raise HarnessError(f"--body {value}: cannot read the file ({e.strerror}); give an existing path") from None
+    return value.encode()
+
+
+def load_app(spec: AppSpec) -> Any:
+    """Import ``module:attribute`` (calling it when written ``factory()``) and check it is ASGI."""
+    module_name, sep, attr = spec.target.partition(":")
+    if not sep or not module_name or not attr:
+        raise AppImportError(f"--app {spec.target!r}: write module:attribute or module:factory()")
+    factory = attr.endswith("()")
+    attr = attr[:-2] if factory else attr
+    app_dir = str(Path(spec.app_dir).resolve())
+    if app_dir not in sys.path:
+        sys.path.insert(0, app_dir)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            raise AppImportError(
+                f"--app {spec.target}: no module named {module_name!r} in {app_dir}; check the name or pass --app-dir"
+            ) from None
+        raise AppImportError(f"--app {spec.target}: importing {module_name!r} failed: {e}") from None
+    except Exception as e:
+        raise AppImportError(f"--app {spec.target}: importing {module_name!r} raised {type(e).__name__}: {e}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise AppImportError(f"--app {spec.target}: module {module_name!r} has no attribute {attr!r}") from None
+    if factory:
+        try:
+            obj = obj()
+        except Exception as e:
+            raise AppImportError(f"--app {spec.target}: calling {attr}() raised {type(e).__name__}: {e}") from None
+    if not _is_asgi3(obj):
+        raise AppImportError(
+            f"--app {spec.target}: {type(obj).__name__} object is not an ASGI app (an async callable taking scope, "
+            "receive, send); point at the application object or its factory()"
+        )
+    return obj
+
+
+def _is_asgi3(obj: Any) -> bool:
+    call: Callable[..., Any] | None = obj if inspect.isfunction(obj) or inspect.ismethod(obj) else None
+    if call is None:
+        call = getattr(obj, "__call__", None)  # noqa: B004 - we need the bound method to inspect it
+    if call is None or inspect.isclass(obj):
+        return False
+    if not (inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(getattr(call, "__func__", None))):
+        # Some apps (partials, wrapped callables) hide it; accept any callable taking three arguments.
+        try:
+            inspect.signature(call).bind(None, None, None)
+        except (TypeError, ValueError):
+            return False
+        return True
+    try:
+        inspect.signature(call).bind(None, None, None)
+    except (TypeError, ValueError):
+        return False
+    return True
