@@ -8,7 +8,7 @@ import pytest
 from packaging.version import Version
 
 from harness.errors import ConfigError, HarnessError
-from harness.matrix._config import load, make_cell, parse, resolve_versions
+from harness.matrix import load, make_cell, parse, resolve_versions
 from harness.matrix._releases import Release
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,7 +149,7 @@ def test_a_version_missing_from_the_index_is_named():
 
 
 def test_a_checkout_or_wheel_becomes_a_dev_cell_with_the_newest_pins(config, tmp_path):
-    from harness.matrix._config import dev_cell, is_dev_target
+    from harness.matrix import dev_cell, is_dev_target
 
     wheel = tmp_path / "starlette-1.11.0.dev0-py3-none-any.whl"
     wheel.write_bytes(b"")
@@ -165,7 +165,7 @@ def test_a_checkout_or_wheel_becomes_a_dev_cell_with_the_newest_pins(config, tmp
 
 
 def test_the_servers_table_checks_the_issue_asks_for():
-    from harness.matrix._servers import load_servers
+    from harness.matrix import load_servers
 
     servers = load_servers(ROOT / "matrix.toml")
     assert set(servers.servers) >= {"uvicorn-h11", "uvicorn-httptools", "hypercorn-asyncio", "hypercorn-trio"}
@@ -203,6 +203,6 @@ _SERVERS_OK = '[matrix]\nstarlette = ["1.0"]\n[servers]\nservers = ["uvicorn-h11
     ],
 )
 def test_a_malformed_servers_table_is_one_line_naming_the_key(tmp_path, text, key, fix):
-    from harness.matrix._servers import load_servers
+    from harness.matrix import load_servers
 
     assert_one_line_error(load_servers, tmp_path, text, key, fix)

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from harness.matrix._config import Cell
+from harness.matrix import Cell
 from harness.results import file_hash, loaded_sources
 from harness.results._baseline import Baseline, from_report, write
 from harness.results._files import write_atomic

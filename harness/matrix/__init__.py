@@ -1,6 +1,6 @@
 """Step four: every release in its own environment, and the nox sessions that drive them.
 
-``_config`` reads ``matrix.toml``; ``_releases`` asks the package index which releases exist;
+``_config`` reads and checks every table of ``matrix.toml``; ``_releases`` asks the package index which releases exist;
 ``_cells`` turns a release into a cell (what to install, on which Python); ``_interpreters`` and
 ``_envs`` find a Python and build an environment; ``_cellrun`` installs and runs one cell in its own
 process; ``_sessions`` is ``nox -s matrix``/``report``/``baseline``, ``_upgrade`` the gate and
@@ -8,22 +8,20 @@ bisect, ``_servers`` the real-server check across releases.
 """
 
 from harness.matrix._cellrun import Selection, install, uv_binary
-from harness.matrix._config import (
+from harness.matrix._cells import (
     FIRST_ANYIO,
     HARNESS_REQUIREMENTS,
     Cell,
-    MatrixConfig,
     dev_cell,
     is_dev_target,
-    load,
     make_cell,
-    parse,
     resolve_versions,
 )
+from harness.matrix._config import Check, MatrixConfig, ServersConfig, load, load_servers, parse, parse_servers
 from harness.matrix._envs import ensure_env
 from harness.matrix._interpreters import find_python
 from harness.matrix._releases import Release, releases
-from harness.matrix._servers import ServersConfig, load_servers, servers_session
+from harness.matrix._servers import servers_session
 from harness.matrix._sessions import MatrixRun, baseline_session, report_session, write_report
 from harness.matrix._upgrade import bisect_session, gate_session
 
@@ -31,6 +29,7 @@ __all__ = [
     "FIRST_ANYIO",
     "HARNESS_REQUIREMENTS",
     "Cell",
+    "Check",
     "MatrixConfig",
     "MatrixRun",
     "Release",
@@ -48,6 +47,7 @@ __all__ = [
     "load_servers",
     "make_cell",
     "parse",
+    "parse_servers",
     "releases",
     "report_session",
     "resolve_versions",

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.defaults import PROJECT_ROOT
-from harness.matrix._config import Cell, MatrixConfig
+from harness.matrix._cells import Cell
+from harness.matrix._config import MatrixConfig
 from harness.results._files import read_records
 from harness.results._store import CRASHED, DONE, INSTALL_FAILED, Store
 

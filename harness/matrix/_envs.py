@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.matrix._cellrun import uv_binary
-from harness.matrix._config import Cell
+from harness.matrix._cells import Cell
 from harness.matrix._interpreters import find_python
 
 DEFAULT_ROOT = Path(".nox") / "cells"

@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -25,155 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from harness import options
-from harness.errors import ConfigError, HarnessError
+from harness.errors import HarnessError
 from harness.matrix import _cellrun as cellrun
 from harness.matrix import _releases as index
-from harness.matrix._config import Cell, load, make_cell, resolve_versions
+from harness.matrix._cells import Cell, make_cell, resolve_versions
+from harness.matrix._config import Check, ServersConfig, load, load_servers
+from harness.matrix._envs import ensure_env
 from harness.results._agreement import DISAGREE, NO_DATA, TOLERANCE, markdown
 from harness.results._files import write_atomic
 from harness.scenario._spec import load_catalogue, select
-from harness.servers._registry import SERVERS, get_server, server_requirements
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-_KEYS = {
-    "servers": f"list from {list(SERVERS)}",
-    "repeat": "integer >= 1 (requests per cell)",
-    "time_scale": "real seconds per virtual second, > 0",
-    "app_timeout": "real seconds, > 0",
-    "check": "[[servers.check]] tables with starlette and scenarios",
-    "pins": "[[servers.pins]] tables with starlette, servers and requirements",
-}
-
-
-@dataclass(frozen=True)
-class Check:
-    starlette: str  # a version, or "newest"
-    scenarios: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ServerPin:
-    specifier: SpecifierSet
-    servers: tuple[str, ...]
-    requirements: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ServersConfig:
-    file: str
-    servers: tuple[str, ...]
-    repeat: int
-    time_scale: float
-    app_timeout: float
-    checks: tuple[Check, ...]
-    pins: tuple[ServerPin, ...]
-
-    def pinned(self, server: str, starlette: Version) -> tuple[str, ...] | None:
-        """The requirements a ``[[servers.pins]]`` table gives ``server`` here (the last match), or None."""
-        chosen = None
-        for pin in self.pins:
-            if server in pin.servers and starlette in pin.specifier:
-                chosen = pin.requirements
-        return chosen
-
-
-def load_servers(path: Path | str = "matrix.toml") -> ServersConfig:
-    file = str(path)
-    try:
-        raw = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise HarnessError(f"{file}: not found; run from the project root or pass --matrix") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(file, "servers", f"not valid TOML ({e})") from None
-    return parse_servers(raw.get("servers"), file)
-
-
-def parse_servers(table: Any, file: str) -> ServersConfig:
-    if not isinstance(table, dict):
-        raise ConfigError(file, "servers", "missing [servers] table; see the README's real-server section")
-    for key in table:
-        if key not in _KEYS:
-            raise ConfigError(file, f"servers.{key}", f"unknown key; known keys are {', '.join(_KEYS)}")
-    servers = table.get("servers", [])
-    if not isinstance(servers, list) or not servers or not all(isinstance(s, str) for s in servers):
-        raise ConfigError(file, "servers.servers", f"expected {_KEYS['servers']}")
-    for s in servers:
-        if s not in SERVERS:
-            raise ConfigError(file, "servers.servers", f"unknown server {s!r}; choose from {', '.join(SERVERS)}")
-
-    def number(key: str, default: float, integer: bool = False) -> Any:
-        value = table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) or value <= 0:
-            raise ConfigError(file, f"servers.{key}", f"expected {_KEYS[key]}, got {value!r}")
-        return value
-
-    repeat = number("repeat", 20, integer=True)
-    time_scale = number("time_scale", 0.05)
-    app_timeout = number("app_timeout", 3.0)
-    checks = []
-    for i, entry in enumerate(_tables(table.get("check"), file, "servers.check")):
-        where = f"servers.check[{i}]"
-        _only(entry, ("starlette", "scenarios"), file, where)
-        version = entry.get("starlette")
-        if version != "newest":
-            try:
-                Version(str(version))
-            except InvalidVersion:
-                raise ConfigError(
-                    file, f"{where}.starlette", f"{version!r}: give a release such as '0.37.2' or 'newest'"
-                ) from None
-        scenarios = entry.get("scenarios")
-        if not isinstance(scenarios, list) or not scenarios or not all(isinstance(s, str) for s in scenarios):
-            raise ConfigError(file, f"{where}.scenarios", "expected a list of scenario names or glob patterns")
-        checks.append(Check(str(version), tuple(scenarios)))
-    if not checks:
-        raise ConfigError(file, "servers.check", "no [[servers.check]] table; add one with starlette and scenarios")
-    pins = []
-    for i, entry in enumerate(_tables(table.get("pins", []), file, "servers.pins")):
-        where = f"servers.pins[{i}]"
-        _only(entry, ("starlette", "servers", "requirements", "note"), file, where)
-        try:
-            specifier = SpecifierSet(str(entry.get("starlette")))
-        except InvalidSpecifier:
-            raise ConfigError(file, f"{where}.starlette", "expected a PEP 440 specifier such as '<0.31'") from None
-        names = entry.get("servers")
-        if not isinstance(names, list) or not all(n in SERVERS for n in names):
-            raise ConfigError(file, f"{where}.servers", f"expected a list from {list(SERVERS)}")
-        reqs = entry.get("requirements")
-        if not isinstance(reqs, list) or not reqs or not all(isinstance(r, str) for r in reqs):
-            raise ConfigError(file, f"{where}.requirements", "expected a list of requirement strings")
-        pins.append(ServerPin(specifier, tuple(names), tuple(reqs)))
-    return ServersConfig(
-        file=file,
-        servers=tuple(servers),
-        repeat=repeat,
-        time_scale=time_scale,
-        app_timeout=app_timeout,
-        checks=tuple(checks),
-        pins=tuple(pins),
-    )
-
-
-def _tables(value: Any, file: str, key: str) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ConfigError(file, key, f"expected [[{key}]] tables")
-    return value
-
-
-def _only(entry: dict[str, Any], keys: Sequence[str], file: str, where: str) -> None:
-    for key in entry:
-        if key not in keys:
-            raise ConfigError(file, f"{where}.{key}", f"unknown key; known keys are {', '.join(keys)}")
+from harness.servers._registry import get_server, server_requirements
 
 
 def options_parser() -> argparse.ArgumentParser:
@@ -206,12 +69,10 @@ def plan_envs(config: ServersConfig, cell: Cell, servers: Sequence[str]) -> list
 
 
 def servers_session(session: Any, argv: Sequence[str]) -> None:
-    from harness.matrix._envs import ensure_env
-
     try:
         o = options_parser().parse_args(list(argv))
-        config = load_servers(o.matrix)
         matrix = load(o.matrix)
+        config = matrix.servers or load_servers(o.matrix)  # the latter names the missing table
         releases = index.releases(offline=o.offline)
         servers = tuple(options.csv_values(o.server)) or config.servers
         for s in servers:

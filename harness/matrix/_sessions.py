@@ -22,14 +22,8 @@ from harness import options
 from harness.errors import HarnessError, IndexUnavailable, UsageError
 from harness.matrix import _cellrun as cellrun
 from harness.matrix import _releases as index
-from harness.matrix._config import (
-    Cell,
-    MatrixConfig,
-    dev_cell,
-    load,
-    make_cell,
-    resolve_versions,
-)
+from harness.matrix._cells import Cell, dev_cell, make_cell, resolve_versions
+from harness.matrix._config import MatrixConfig, load
 from harness.matrix._interpreters import find_python
 from harness.results._store import DONE, SKIPPED, Store
 from harness.scenario._spec import load_catalogue, select

@@ -20,7 +20,8 @@ from harness import options
 from harness.errors import HarnessError
 from harness.matrix import _cellrun as cellrun
 from harness.matrix import _releases as index
-from harness.matrix._config import Cell, MatrixConfig, dev_cell, is_dev_target, load, make_cell
+from harness.matrix._cells import Cell, dev_cell, is_dev_target, make_cell
+from harness.matrix._config import MatrixConfig, load
 from harness.matrix._envs import ensure_env
 from harness.results import nox_command
 from harness.results._report import outcome_set

@@ -1,0 +1,181 @@
+"""Cells: one Starlette release in one environment, built from the matrix's pins.
+
+A cell says what to install (Starlette, the pinned anyio and trio, the harness's own needs) on
+which Python, and under which resolution; ``pins_hash`` changes whenever that would change, so
+stored results of another environment are never taken for current ones. Nothing here installs or
+imports Starlette.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from harness.errors import ConfigError, HarnessError
+from harness.matrix._config import MatrixConfig, version_or_specifier
+from harness.matrix._releases import Release
+
+#: Starlette moved to anyio in 0.15.0; before that there is nothing to pin and no trio support.
+FIRST_ANYIO = Version("0.15.0")
+#: What the harness itself needs inside a cell (it runs from the source tree, not installed).
+HARNESS_REQUIREMENTS = ("packaging", "rich", "tomli; python_version < '3.11'")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One release in one environment: what to install and how to run it."""
+
+    starlette: str
+    python: str
+    resolution: str
+    requirements: tuple[str, ...]
+    exclude_newer: str | None = None
+    tags: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def id(self) -> str:
+        return self.starlette if self.resolution == "pinned" else f"{self.starlette}-{self.resolution}"
+
+    @property
+    def pins_hash(self) -> str:
+        """Changes whenever what gets installed would change: a results file with another hash is stale."""
+        blob = json.dumps([self.python, self.requirements, self.exclude_newer], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "starlette": self.starlette,
+            "python": self.python,
+            "resolution": self.resolution,
+            "requirements": list(self.requirements),
+            "exclude_newer": self.exclude_newer,
+            "pins_hash": self.pins_hash,
+            "tags": list(self.tags),
+        }
+
+
+def resolve_versions(config: MatrixConfig, releases: Sequence[Release], only: Sequence[str] = ()) -> list[Release]:
+    """The releases the matrix covers, oldest first; ``only`` narrows them (versions or specifiers)."""
+    by_version = {r.version: r for r in releases}
+    chosen: dict[Version, Release] = {}
+    for entry in config.starlette:
+        parsed = version_or_specifier(entry, config.file, "matrix.starlette")
+        if isinstance(parsed, Version):
+            if parsed not in by_version:
+                raise ConfigError(
+                    config.file, "matrix.starlette", f"Starlette {entry} is not on the index; check the version"
+                )
+            chosen[parsed] = by_version[parsed]
+        else:
+            for r in releases:
+                if r.version in parsed and not r.version.is_prerelease:
+                    chosen[r.version] = r
+    result = [chosen[v] for v in sorted(chosen)]
+    if only:
+        keep = []
+        for r in result:
+            for entry in only:
+                parsed = version_or_specifier(entry, "--versions", "--versions")
+                if (isinstance(parsed, Version) and r.version == parsed) or (
+                    isinstance(parsed, SpecifierSet) and r.version in parsed
+                ):
+                    keep.append(r)
+                    break
+        if not keep:
+            raise HarnessError(f"--versions {' '.join(only)} selects no release of the matrix; see nox -l")
+        result = keep
+    return result
+
+
+def _applicable(config: MatrixConfig, version: Version) -> dict[str, Any]:
+    merged: dict[str, Any] = {"extra": [], "tag": [], "note": [], "_sources": []}
+    for rule in config.pins:
+        if version in rule.starlette:
+            for key, value in rule.values.items():
+                if key in ("extra", "tag", "note"):
+                    merged[key] = merged[key] + (value if isinstance(value, list) else [value])
+                elif key != "starlette":
+                    merged[key] = value
+                    merged["_sources"].append((key, rule.index))
+    return merged
+
+
+def make_cell(config: MatrixConfig, release: Release, resolution: str | None = None) -> Cell:
+    """The environment for one release under ``resolution`` (default: the file's)."""
+    resolution = resolution or config.resolution
+    version = release.version
+    pins = _applicable(config, version)
+    python = pins.get("python")
+    if python is None:
+        raise ConfigError(config.file, "pins", f"no [[pins]] table gives a python for Starlette {version}")
+    if release.requires_python and Version(python) not in SpecifierSet(release.requires_python):
+        source = next((i for k, i in reversed(pins["_sources"]) if k == "python"), None)
+        raise ConfigError(
+            config.file,
+            f"pins[{source}].python",
+            f"Python {python} cannot run Starlette {version} (Requires-Python {release.requires_python}); "
+            "narrow that table's starlette specifier",
+        )
+    requirements = [f"starlette=={version}"]
+    uses_anyio = version >= FIRST_ANYIO
+    if resolution == "pinned":
+        for package in ("anyio", "trio"):
+            spec = pins.get(package)
+            if uses_anyio and spec and spec != "none":
+                requirements.append(f"{package}{spec}")
+    elif uses_anyio:
+        # Whatever Starlette's and anyio's own metadata allow: anyio's trio extra carries its bound.
+        requirements.append("anyio[trio]")
+    requirements.extend(pins["extra"])
+    requirements.extend(HARNESS_REQUIREMENTS)
+    exclude_newer = _day_after(release.uploaded) if resolution == "as-released" else None
+    return Cell(
+        starlette=str(version),
+        python=python,
+        resolution=resolution,
+        requirements=tuple(requirements),
+        exclude_newer=exclude_newer,
+        tags=tuple(dict.fromkeys(pins["tag"])),
+        notes=tuple(pins["note"]),
+    )
+
+
+def _day_after(uploaded: str) -> str:
+    """What a user could install on the release day: everything uploaded up to a day later (the
+    release's own files included; ``--exclude-newer`` at the upload instant would exclude them)."""
+    moment = datetime.fromisoformat(uploaded.replace("Z", "+00:00")) + timedelta(days=1)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dev_cell(config: MatrixConfig, releases: Sequence[Release], target: str) -> Cell:
+    """A cell for a development Starlette: a checkout, a wheel or a ``git+`` URL, installed with
+    the pins of the newest release (and reinstalled every time, since its source may change)."""
+    newest = make_cell(config, releases[-1], "pinned")
+    if target.startswith(("git+", "http://", "https://")):
+        requirement, label = target, target.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    else:
+        path = Path(target).expanduser().resolve()
+        if not path.exists():
+            raise HarnessError(f"--starlette {target}: no such checkout or wheel")
+        requirement, label = str(path), path.name.split("-py")[0] if path.suffix == ".whl" else path.name
+    rest = tuple(r for r in newest.requirements if not r.startswith("starlette=="))
+    return Cell(
+        starlette=label, python=newest.python, resolution="dev", requirements=(requirement, *rest), tags=("dev",)
+    )
+
+
+def is_dev_target(text: str) -> bool:
+    """A checkout directory, a wheel or a URL rather than a release number."""
+    return (
+        text.startswith(("git+", "http://", "https://", "/", ".", "~")) or text.endswith(".whl") or Path(text).exists()
+    )
