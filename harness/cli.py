@@ -13,11 +13,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from harness import options
+from harness import defaults, options
 from harness.errors import HarnessError, UsageError
-from harness.results import dumps, loaded_sources, write_atomic
+from harness.results import dumps, format_counts, loaded_sources, write_atomic
 from harness.run._jobs import RunConfig, environment, plan, run_jobs
-from harness.run._outcome import OUTCOMES
 from harness.run.backends import BACKENDS
 from harness.scenario._profiles import DEFAULT_PROFILES, get_profile
 from harness.scenario._spec import Scenario, app_scenarios, load_catalogue, select
@@ -101,7 +100,7 @@ def _adhoc(args: argparse.Namespace) -> Scenario:
 
 
 def _run(args: argparse.Namespace) -> int:
-    backends = options.csv_values(args.backend) or ["asyncio", "trio"]
+    backends = options.csv_values(args.backend) or list(defaults.BACKENDS)
     for b in backends:
         if b not in BACKENDS:
             raise UsageError(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)}")
@@ -148,14 +147,6 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str, str], C
     return counts
 
 
-def format_counts(counter: Counter[str]) -> str:
-    total = sum(counter.values())
-    ordered = sorted(counter.items(), key=lambda kv: OUTCOMES.index(kv[0]) if kv[0] in OUTCOMES else 99)
-    if len(ordered) == 1:
-        return f"{ordered[0][0]} {total}/{total}"
-    return ", ".join(f"{o} {n}/{total}" for o, n in ordered)
-
-
 def _print_table(records: Sequence[dict[str, Any]]) -> None:
     counts = summarize(records)
     env = environment()
@@ -178,4 +169,4 @@ def _print_table(records: Sequence[dict[str, Any]]) -> None:
         table.add_row(escape(scenario), backend, profile, format_counts(c), style=style)
     Console().print(table)
     total = Counter(r["outcome"] for r in records)
-    print(f"{len(records)} runs: " + ", ".join(f"{o} {n}" for o, n in sorted(total.items())))
+    print(f"{len(records)} runs: {format_counts(total, fractions=False)}")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from harness.results import format_counts
 from harness.run.backends import Backend, VirtualTimeLoop, get_backend
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,10 +57,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     )
     by_outcome: Counter[str] = Counter()
     for (scenario, backend, profile), counts in sorted(CATALOGUE_OUTCOMES.items()):
-        label = ", ".join(f"{o} {n}" for o, n in sorted(counts.items()))
+        label = format_counts(counts, fractions=False)
         by_outcome.update(counts)
         if set(counts) != {"ok"}:
             terminalreporter.write_line(f"{scenario:60} {backend:8} {profile:11} {label}")
-    terminalreporter.write_line(
-        "all scenarios: " + ", ".join(f"{o} {n}" for o, n in sorted(by_outcome.items())) + " (ok rows not listed)"
-    )
+    terminalreporter.write_line(f"all scenarios: {format_counts(by_outcome, fractions=False)} (ok rows not listed)")

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness import defaults
 from harness.defaults import PROJECT_ROOT
 from harness.matrix._cells import Cell
 from harness.matrix._config import MatrixConfig
@@ -107,7 +108,7 @@ def install_command(cell: Cell, python: str) -> list[str]:
     return [*cmd, *cell.requirements]
 
 
-def install(cell: Cell, python: str, timeout: float = 600) -> tuple[bool, str]:
+def install(cell: Cell, python: str, timeout: float = defaults.INSTALL_TIMEOUT) -> tuple[bool, str]:
     """Install the cell's requirements; on failure, the last meaningful line of the installer."""
     try:
         cmd = install_command(cell, python)

@@ -13,19 +13,20 @@ import argparse
 import os
 import threading
 import time
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import options
+from harness import defaults, options
 from harness.errors import HarnessError, IndexUnavailable, UsageError
 from harness.matrix import _cellrun as cellrun
 from harness.matrix import _releases as index
 from harness.matrix._cells import Cell, dev_cell, make_cell, resolve_versions
 from harness.matrix._config import MatrixConfig, load
 from harness.matrix._interpreters import find_python
-from harness.results._store import DONE, SKIPPED, Store
+from harness.results import DONE, SKIPPED, Store, format_counts
 from harness.scenario._spec import load_catalogue, select
 
 
@@ -69,7 +70,7 @@ class MatrixRun:
         try:
             options = options_parser().parse_args(posargs(argv))
         except HarnessError as e:
-            return cls(argparse.Namespace(results="results"), error=str(e))
+            return cls(argparse.Namespace(results=defaults.RESULTS_DIR), error=str(e))
         run = cls(options, store=Store(Path(options.results)))
         try:
             run._plan(fetch_index)
@@ -208,23 +209,9 @@ class MatrixRun:
             self._pool.shutdown()
         return {cid: f.result() for cid, f in self._futures.items()}
 
-    def _wait_plain(self) -> dict[str, str]:
-        total, reported = len(self._futures), 0
-        while reported < total:
-            done = sum(1 for f in self._futures.values() if f.done())
-            if done != reported:
-                reported = done
-                elapsed = time.perf_counter() - self._started
-                print(f"cells {done}/{total}, {elapsed:.0f} s elapsed", flush=True)
-            time.sleep(0.5)
-        return {cid: f.result() for cid, f in self._futures.items()}
-
     def summary_line(self, statuses: dict[str, str]) -> str:
-        counts: dict[str, int] = {}
-        for s in statuses.values():
-            counts[s] = counts.get(s, 0) + 1
         elapsed = time.perf_counter() - self._started
-        parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to run"
+        parts = format_counts(Counter(statuses.values()), fractions=False) if statuses else "nothing to run"
         return f"{len(statuses)} cells ran in {elapsed:.1f} s: {parts}"
 
 

@@ -23,7 +23,7 @@ from harness.matrix import _releases as index
 from harness.matrix._cells import Cell, dev_cell, is_dev_target, make_cell
 from harness.matrix._config import MatrixConfig, load
 from harness.matrix._envs import ensure_env
-from harness.results import nox_command
+from harness.results import format_counts, nox_command
 from harness.results._report import outcome_set
 from harness.results._store import DONE, Store
 from harness.scenario._spec import load_catalogue, select
@@ -156,7 +156,7 @@ def bisect_session(session: Any) -> None:
             cell = make_cell(probe.config, between[i], "pinned")
             records = probe.run(cell)
             seen[cell.id] = Counter(r["outcome"] for r in records)
-            session.log(f"probe {cell.id}: " + ", ".join(f"{k} {v}" for k, v in sorted(seen[cell.id].items())))
+            session.log(f"probe {cell.id}: {format_counts(seen[cell.id], fractions=False)}")
             return outcome_set(seen[cell.id])
 
         lo, hi = 0, len(between) - 1

@@ -13,7 +13,6 @@ from harness.results._agreement import (
     DISAGREE,
     NO_DATA,
     TOLERANCE,
-    counts_text,
     tolerance_for,
     verdict,
 )
@@ -22,6 +21,7 @@ from harness.results._baseline import DEFAULT_PATH as BASELINE_PATH
 from harness.results._baseline import Baseline
 from harness.results._baseline import from_report as baseline_from_report
 from harness.results._baseline import write as write_baseline
+from harness.results._counts import format_counts, ordered
 from harness.results._diff import BETTER, CHANGED, SAME, WORSE, CellDiff, compare, failing, judge, publish
 from harness.results._files import REQUIRED_FIELDS, dumps, read_records, write_atomic
 from harness.results._fingerprint import file_hash, loaded_sources, still_current
@@ -74,11 +74,11 @@ __all__ = [
     "baseline_from_report",
     "build",
     "compare",
-    "counts_text",
     "dumps",
     "exact_requirements",
     "failing",
     "file_hash",
+    "format_counts",
     "judge",
     "label",
     "load_agreement",
@@ -86,6 +86,7 @@ __all__ = [
     "loaded_sources",
     "nox_command",
     "nox_command_template",
+    "ordered",
     "outcome_set",
     "publish",
     "read_records",

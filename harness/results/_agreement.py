@@ -16,9 +16,10 @@ lost 20/20 times in one may be lost 17/20 times in the other.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from harness.results._counts import format_counts
 
 #: Largest difference of rates for one outcome class still called compatible: about two standard
 #: errors of the difference of two 20-run rates near 0.5 (sqrt(2 * 0.25 / 20) = 0.16).
@@ -50,14 +51,6 @@ def verdict(real: Mapping[str, int], scripted: Mapping[str, int], tolerance: flo
     return (COMPATIBLE if gap <= tolerance else DISAGREE), gap
 
 
-def counts_text(counts: Mapping[str, int]) -> str:
-    """``no_response_returned 17/20, ok 3/20`` (most frequent first)."""
-    total = sum(counts.values())
-    if not total:
-        return "-"
-    return ", ".join(f"{o} {n}/{total}" for o, n in Counter(counts).most_common())
-
-
 def markdown(cells: Sequence[Mapping[str, Any]], probes: Sequence[Mapping[str, Any]] = ()) -> str:
     """The agreement table (and the probe table) as Markdown, one row per cell."""
     lines = [
@@ -79,8 +72,8 @@ def markdown(cells: Sequence[Mapping[str, Any]], probes: Sequence[Mapping[str, A
             log = f"{c.get('status')}: {c.get('reason', '')}"
         lines.append(
             f"| {c['starlette']} | {c['scenario']} | {c['server']} {c.get('server_version') or ''} | "
-            f"{c.get('profile') or '-'} | {counts_text(c.get('real') or {})} | "
-            f"{counts_text(c.get('scripted') or {})} | **{c['verdict']}** | {closed} | {_cell(log)} |"
+            f"{c.get('profile') or '-'} | {format_counts(c.get('real') or {})} | "
+            f"{format_counts(c.get('scripted') or {})} | **{c['verdict']}** | {closed} | {_cell(log)} |"
         )
     if probes:
         lines += [

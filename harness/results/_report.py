@@ -20,9 +20,10 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from harness.results._counts import format_counts, ordered
 from harness.results._files import write_atomic
 from harness.results._repro import nox_command_template, run_command_template, seed_suffix
-from harness.run._outcome import OUTCOMES
+from harness.results._store import CRASHED, INSTALL_FAILED, SKIPPED
 
 _CSS = """
 body{font:13px system-ui,sans-serif;margin:1em} table{border-collapse:collapse}
@@ -35,8 +36,7 @@ td{cursor:pointer} table.t td{width:auto;height:auto;cursor:auto;padding:0 8px} 
 """
 
 #: Cell statuses that stand in for outcomes when a whole cell did not run.
-CELL_LABELS = ("install_failed", "skipped", "crashed")
-_ORDER = {o: i for i, o in enumerate((*OUTCOMES, *CELL_LABELS))}
+CELL_LABELS = (INSTALL_FAILED, SKIPPED, CRASHED)
 
 
 @dataclass
@@ -82,15 +82,11 @@ class Row:
 
 def label(counts: Counter[str]) -> str:
     """``ok`` / ``no_response_returned`` for a stable cell; ``a 3/5, b 2/5`` for a flaky one."""
-    total = sum(counts.values())
-    if len(counts) == 1:
-        return next(iter(counts))
-    ordered = sorted(counts.items(), key=lambda kv: _ORDER.get(kv[0], 99))
-    return ", ".join(f"{o} {n}/{total}" for o, n in ordered)
+    return format_counts(counts, bare_single=True)
 
 
 def outcome_set(counts: Counter[str]) -> tuple[str, ...]:
-    return tuple(sorted(counts, key=lambda o: _ORDER.get(o, 99)))
+    return tuple(ordered(counts))
 
 
 @dataclass
@@ -339,7 +335,7 @@ def agreement_html(agreement: dict[str, Any] | None) -> str:
     first, then the probes. Full detail stays in agreement.md."""
     if not agreement:
         return ""
-    from harness.results._agreement import AGREE, counts_text
+    from harness.results._agreement import AGREE
 
     cells = agreement.get("cells") or []
     tally = Counter(c.get("verdict") for c in cells)
@@ -347,8 +343,9 @@ def agreement_html(agreement: dict[str, Any] | None) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(str(c.get('starlette')))}</td><td>{html.escape(c.get('scenario', ''))}</td>"
         f"<td>{html.escape(c.get('server', ''))} {html.escape(str(c.get('server_version') or ''))}</td>"
-        f"<td>{html.escape(str(c.get('profile') or '-'))}</td><td>{html.escape(counts_text(c.get('real') or {}))}</td>"
-        f"<td>{html.escape(counts_text(c.get('scripted') or {}))}</td>"
+        f"<td>{html.escape(str(c.get('profile') or '-'))}</td>"
+        f"<td>{html.escape(format_counts(c.get('real') or {}))}</td>"
+        f"<td>{html.escape(format_counts(c.get('scripted') or {}))}</td>"
         f"<td><b>{html.escape(str(c.get('verdict')))}</b></td>"
         f"<td><code>{html.escape(c.get('repro', ''))}</code></td></tr>"
         for c in ordered

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness import defaults
 from harness.results._files import read_records, write_atomic
 from harness.results._fingerprint import still_current
 
-DEFAULT_ROOT = Path("results")
+DEFAULT_ROOT = Path(defaults.RESULTS_DIR)
 
 DONE = "done"
 INSTALL_FAILED = "install_failed"
@@ -117,13 +118,6 @@ class Store:
             sources=sources or {},
         )
         write_atomic(self.status_path(cell.id), [json.dumps(st.to_json(), sort_keys=True, indent=1)])
-
-    def statuses(self) -> Iterator[CellStatus]:
-        for path in sorted(self.cells_dir.glob("*.status.json")):
-            try:
-                yield CellStatus(**json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError):
-                continue
 
     def records(self, cell_id: str) -> Iterator[dict[str, Any]]:
         path = self.results_path(cell_id)

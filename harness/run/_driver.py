@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness import defaults
 from harness.run._connection import Connection
 from harness.run._outcome import ExceptionInfo
 from harness.run._receive import ScriptedReceive
@@ -24,9 +25,9 @@ from harness.scenario._script import ReceiveScript
 @dataclass(frozen=True)
 class Bounds:
     #: On the run's clock: virtual seconds under virtual time, else real seconds.
-    timeout: float = 60.0
+    timeout: float = defaults.RUN_TIMEOUT
     #: Wall-clock backstop (a livelock never lets virtual time move).
-    real_timeout: float = 10.0
+    real_timeout: float = defaults.REAL_TIMEOUT
 
 
 @dataclass

@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness import defaults
 from harness.errors import LayerUnavailable
 from harness.run._driver import Bounds, drive, make_scope
 from harness.run._outcome import NOT_APPLICABLE, RunRecord
-from harness.run.backends import Backend, backend_available, get_backend
+from harness.run.backends import Backend, backend_available, backend_class, get_backend
 from harness.scenario import _compat as _compat
 from harness.scenario._endpoints import EndpointState, build_endpoint
 from harness.scenario._profiles import DEFAULT_PROFILES, get_profile
@@ -29,9 +30,9 @@ from harness.scenario._userapp import AppSpec, load_app
 class RunConfig:
     #: Bound on the run's own clock: virtual seconds under virtual time (a deadlock reaches it at
     #: once), real seconds otherwise.
-    timeout: float = 60.0
+    timeout: float = defaults.RUN_TIMEOUT
     #: Wall-clock backstop for apps that never block (a livelock does not let virtual time move).
-    real_timeout: float = 10.0
+    real_timeout: float = defaults.REAL_TIMEOUT
     virtual_time: bool = True
     resolution: str | None = None
 
@@ -62,7 +63,7 @@ def base_fields(job: Job, config: RunConfig, env: dict[str, str | None]) -> dict
         params=job.scenario.record_params(),
         backend=job.backend,
         profile=job.profile,
-        seed=job.seed if job.backend == "trio" else None,
+        seed=job.seed if backend_class(job.backend).seeded else None,
         repeat=job.repeat,
         resolution=config.resolution,
         **env,
@@ -71,8 +72,8 @@ def base_fields(job: Job, config: RunConfig, env: dict[str, str | None]) -> dict
 
 def _not_applicable(job: Job, env: dict[str, str | None]) -> str | None:
     """Why this job cannot run here (a backend this Starlette or environment lacks), or None."""
-    if job.backend == "trio" and not _compat.supports_trio():
-        return f"Starlette {env['starlette']} predates anyio: no trio support"
+    if backend_class(job.backend).needs_anyio and not _compat.supports_trio():
+        return f"Starlette {env['starlette']} predates anyio: no {job.backend} support"
     return backend_available(job.backend)
 
 
@@ -128,17 +129,18 @@ def plan(
     *,
     backends: Sequence[str],
     profiles: Sequence[str] | None = None,
-    repeats: int = 1,
-    seed: int = 0,
+    repeats: int = defaults.RUN_REPEATS,
+    seed: int = defaults.SEED,
 ) -> list[Job]:
     """Every (scenario, backend, profile, repeat); trio seeds are ``seed + repeat`` so any run can be
     replayed alone with ``--seed``."""
     jobs = []
     for backend in backends:
+        seeded = backend_class(backend).seeded
         for s in scenarios:
             for profile in s.profiles or profiles or DEFAULT_PROFILES:
                 for r in range(repeats):
-                    jobs.append(Job(s, backend, profile, r, seed + r if backend == "trio" else None))
+                    jobs.append(Job(s, backend, profile, r, seed + r if seeded else None))
     return jobs
 
 
@@ -178,5 +180,5 @@ def run_one(
     config: RunConfig = RunConfig(),
 ) -> RunRecord:
     """One run, alone in its own event loop: what a repro command does."""
-    job = Job(scenario, backend, profile, repeat, seed if backend == "trio" else None)
+    job = Job(scenario, backend, profile, repeat, seed if backend_class(backend).seeded else None)
     return run_jobs([job], config)[0]

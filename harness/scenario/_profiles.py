@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from harness import defaults
 from harness.errors import UsageError
 
 AfterDisconnect = Literal["repeat", "once", "end"]
@@ -160,7 +161,7 @@ PROFILES: dict[str, ServerProfile] = {
     )
 }
 
-DEFAULT_PROFILES = ("uvicorn", "hypercorn")
+DEFAULT_PROFILES = defaults.PROFILES
 
 
 def get_profile(name: str) -> ServerProfile:

@@ -163,10 +163,6 @@ def _catalogue_module() -> Any:
     return module
 
 
-def _glob(scenario: Scenario, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(scenario.name, pattern) or fnmatch.fnmatchcase(scenario.family, pattern)
-
-
 def select(catalogue: Iterable[Scenario], patterns: Sequence[str] | None) -> list[Scenario]:
     """Scenarios whose name or family matches any glob pattern; a pattern matching none is an error."""
     items = list(catalogue)

@@ -17,10 +17,9 @@ from typing import Any
 
 from packaging.requirements import Requirement
 
-from harness import options
+from harness import defaults, options
 from harness.errors import ServerStartError, UsageError
-from harness.results import serve_check_command
-from harness.results._agreement import DISAGREE, NO_DATA, counts_text, verdict
+from harness.results import DISAGREE, NO_DATA, format_counts, serve_check_command, verdict
 from harness.run._jobs import Job, RunConfig, base_fields, environment, plan, run_jobs
 from harness.run._outcome import NOT_APPLICABLE, SCHEMA_VERSION
 from harness.scenario import _compat as _compat
@@ -29,22 +28,18 @@ from harness.servers._process import ServerProcess, server_errors
 from harness.servers._rawclient import play
 from harness.servers._registry import SERVERS, get_server
 
-#: Real seconds per virtual second: the slow endpoint's 5 s become 0.25 s, a chunk gap 0.05 s.
-TIME_SCALE = 0.05
-#: Real seconds an app may run before the recorder calls it a hang (60 virtual seconds, scaled).
-APP_TIMEOUT = 3.0
 #: Real seconds between the last record and stopping the server, so its log of that request is whole.
 LOG_SETTLE_S = 0.3
 
 
 @dataclasses.dataclass(frozen=True)
 class CheckConfig:
-    repeat: int = 20
-    time_scale: float = TIME_SCALE
-    app_timeout: float = APP_TIMEOUT
+    repeat: int = defaults.SERVER_REPEATS
+    time_scale: float = defaults.TIME_SCALE
+    app_timeout: float = defaults.APP_TIMEOUT
     #: Real seconds the client pauses for ``wait:idle`` / ``wait:receive``.
     settle: float = 0.05
-    logs: Path = Path("results") / "servers" / "logs"
+    logs: Path = Path(defaults.SERVER_LOGS_DIR)
 
 
 def scripted_twin(scenario: Scenario) -> Scenario:
@@ -254,7 +249,7 @@ def main(args: Any) -> int:
 def _print_cell(row: dict[str, Any]) -> None:
     line = (
         f"{row['starlette']}  {row['scenario']}  {row['server']} {row.get('server_version') or ''}  "
-        f"real: {counts_text(row['real'])}  scripted ({row.get('profile')}): {counts_text(row['scripted'])}  "
+        f"real: {format_counts(row['real'])}  scripted ({row.get('profile')}): {format_counts(row['scripted'])}  "
         f"-> {row['verdict']}"
     )
     if row["status"] != "done":

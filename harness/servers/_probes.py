@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import defaults
 from harness.errors import ServerStartError
 from harness.scenario import _compat as _compat
 from harness.scenario._profiles import ServerProfile, get_profile
@@ -228,7 +229,7 @@ def run_probe(
     *,
     profile: ServerProfile | None = None,
     repeat: int = 3,
-    logs: Path = Path("results") / "servers" / "logs",
+    logs: Path = Path(defaults.SERVER_LOGS_DIR),
 ) -> dict[str, Any]:
     """Probe the installed ``server_name`` and compare with its profile (or ``profile``, for tests)."""
     server = get_server(server_name)

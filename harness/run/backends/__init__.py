@@ -20,6 +20,7 @@ __all__ = [
     "UvloopBackend",
     "VirtualTimeLoop",
     "backend_available",
+    "backend_class",
     "get_backend",
     "only_cancellations",
     "seed_trio_scheduler",
@@ -32,16 +33,21 @@ BACKENDS: dict[str, type[Backend]] = {
 }
 
 
-def get_backend(name: str) -> Backend:
+def backend_class(name: str) -> type[Backend]:
+    """The backend's class: what it says about itself (``seeded``, ``needs_anyio``) before any loop runs."""
     try:
-        return BACKENDS[name]()
+        return BACKENDS[name]
     except KeyError:
         raise UsageError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}") from None
 
 
+def get_backend(name: str) -> Backend:
+    return backend_class(name)()
+
+
 def backend_available(name: str) -> str | None:
     """Why ``name`` cannot run in this environment (a missing package), or None when it can."""
-    module = {"trio": "trio", "asyncio+uvloop": "uvloop"}.get(name)
+    module = backend_class(name).requires
     if module is None:
         return None
     try:

@@ -240,6 +240,7 @@ class UvloopBackend(AsyncioBackend):
     """asyncio on uvloop: real time only (uvloop's clock cannot be replaced)."""
 
     name = "asyncio+uvloop"
+    requires = "uvloop"
     virtual_time_capable = False
 
     def _new_loop(self, virtual_time: bool) -> asyncio.AbstractEventLoop:

@@ -57,6 +57,12 @@ class Backend:
 
     name: str = ""
     virtual_time_capable: bool = True
+    #: The scheduler makes random choices that a seed fixes (trio's): runs record their seed.
+    seeded: bool = False
+    #: Runs only on a Starlette built on anyio (0.15.0 and later).
+    needs_anyio: bool = False
+    #: The module that must be installed for this backend, when it is not the standard library's.
+    requires: str | None = None
 
     def run_batch(
         self,

@@ -22,6 +22,9 @@ def seed_trio_scheduler(seed: int) -> None:
 
 class TrioBackend(Backend):
     name = "trio"
+    seeded = True
+    needs_anyio = True
+    requires = "trio"
 
     def _run_loop(self, main: Callable[[], Awaitable[None]], *, virtual_time: bool) -> None:
         import trio
