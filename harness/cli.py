@@ -17,7 +17,7 @@ from harness import defaults, options
 from harness.errors import HarnessError, UsageError
 from harness.results import dumps, format_counts, loaded_sources, write_atomic
 from harness.run._jobs import RunConfig, environment, plan, run_jobs
-from harness.run.backends import BACKENDS
+from harness.run.backends import backend_class
 from harness.scenario._profiles import DEFAULT_PROFILES, get_profile
 from harness.scenario._spec import Scenario, app_scenarios, load_catalogue, select
 from harness.scenario._userapp import AppSpec, load_app, parse_body
@@ -99,30 +99,34 @@ def _adhoc(args: argparse.Namespace) -> Scenario:
     return scenario
 
 
+def _scenarios(args: argparse.Namespace) -> tuple[list[Scenario], bool]:
+    """What ``run`` runs (the catalogue, an ad-hoc scenario, or the user's app) and whether it needs
+    the real clock."""
+    adhoc = bool(args.stack or args.endpoint or args.receive)
+    if args.app:
+        if adhoc:
+            raise UsageError("--app and the ad-hoc --stack/--endpoint/--receive do not mix; pick one")
+        spec = AppSpec(args.app, args.app_dir, args.path, args.method, parse_body(args.body))
+        load_app(spec)  # fail now, in one line, if it does not import or is not ASGI
+        # User apps may use threads (sync endpoints): the real clock is the honest one.
+        return select(app_scenarios(spec), list(args.scenario or ())), True
+    if adhoc:
+        if args.scenario:
+            raise UsageError("--scenario and the ad-hoc --stack/--endpoint/--receive do not mix; pick one")
+        return [_adhoc(args)], args.real_time
+    return select(load_catalogue(), list(args.scenario or ())), args.real_time
+
+
 def _run(args: argparse.Namespace) -> int:
     backends = options.csv_values(args.backend) or list(defaults.BACKENDS)
     for b in backends:
-        if b not in BACKENDS:
-            raise UsageError(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)}")
+        backend_class(b)  # one line naming the choices for an unknown one
     profiles = options.csv_values(args.profile) or list(DEFAULT_PROFILES)
     for p in profiles:
         get_profile(p)
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat}: must be at least 1")
-    real_time = args.real_time
-    if args.app:
-        if args.stack or args.endpoint or args.receive:
-            raise UsageError("--app and the ad-hoc --stack/--endpoint/--receive do not mix; pick one")
-        spec = AppSpec(args.app, args.app_dir, args.path, args.method, parse_body(args.body))
-        load_app(spec)  # fail now, in one line, if it does not import or is not ASGI
-        scenarios = select(app_scenarios(spec), list(args.scenario or ()))
-        real_time = True  # user apps may use threads (sync endpoints): the real clock is the honest one
-    elif args.stack or args.endpoint or args.receive:
-        if args.scenario:
-            raise UsageError("--scenario and the ad-hoc --stack/--endpoint/--receive do not mix; pick one")
-        scenarios = [_adhoc(args)]
-    else:
-        scenarios = select(load_catalogue(), list(args.scenario or ()))
+    scenarios, real_time = _scenarios(args)
     config = RunConfig(
         timeout=min(args.timeout, args.real_timeout) if real_time else args.timeout,
         real_timeout=args.real_timeout,

@@ -81,20 +81,17 @@ def resolve_versions(config: MatrixConfig, releases: Sequence[Release], only: Se
                 if r.version in parsed and not r.version.is_prerelease:
                     chosen[r.version] = r
     result = [chosen[v] for v in sorted(chosen)]
-    if only:
-        keep = []
-        for r in result:
-            for entry in only:
-                parsed = version_or_specifier(entry, "--versions", "--versions")
-                if (isinstance(parsed, Version) and r.version == parsed) or (
-                    isinstance(parsed, SpecifierSet) and r.version in parsed
-                ):
-                    keep.append(r)
-                    break
-        if not keep:
-            raise HarnessError(f"--versions {' '.join(only)} selects no release of the matrix; see nox -l")
-        result = keep
-    return result
+    if not only:
+        return result
+    wanted = [version_or_specifier(entry, "--versions", "--versions") for entry in only]
+    keep = [r for r in result if any(_matches(r.version, w) for w in wanted)]
+    if not keep:
+        raise HarnessError(f"--versions {' '.join(only)} selects no release of the matrix; see nox -l")
+    return keep
+
+
+def _matches(version: Version, wanted: Version | SpecifierSet) -> bool:
+    return version == wanted if isinstance(wanted, Version) else version in wanted
 
 
 def _applicable(config: MatrixConfig, version: Version) -> dict[str, Any]:

@@ -31,8 +31,9 @@ from harness.errors import HarnessError
 from harness.matrix import _cellrun as cellrun
 from harness.matrix import _releases as index
 from harness.matrix._cells import Cell, make_cell, resolve_versions
-from harness.matrix._config import Check, ServersConfig, load, load_servers
+from harness.matrix._config import Check, MatrixConfig, ServersConfig, load, load_servers
 from harness.matrix._envs import ensure_env
+from harness.matrix._releases import Release
 from harness.results._agreement import DISAGREE, NO_DATA, TOLERANCE, markdown
 from harness.results._files import write_atomic
 from harness.scenario._spec import load_catalogue, select
@@ -68,64 +69,96 @@ def plan_envs(config: ServersConfig, cell: Cell, servers: Sequence[str]) -> list
     ]
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What one ``nox -s servers`` run does, checked before anything is installed."""
+
+    options: argparse.Namespace
+    matrix: MatrixConfig
+    config: ServersConfig
+    servers: tuple[str, ...]
+    repeat: int
+    targets: list[tuple[Check, Release]]
+
+    def scenarios(self, check: Check) -> list[str]:
+        return list(self.options.scenario) or list(check.scenarios)
+
+
+def _plan(argv: Sequence[str]) -> _Plan:
+    o = options_parser().parse_args(list(argv))
+    matrix = load(o.matrix)
+    config = matrix.servers or load_servers(o.matrix)  # the latter names the missing table
+    releases = index.releases(offline=o.offline)
+    servers = tuple(options.csv_values(o.server)) or config.servers
+    for s in servers:
+        get_server(s)
+    repeat = config.repeat if o.repeat is None else o.repeat
+    if repeat < 1:
+        raise HarnessError(f"--repeat {repeat}: must be at least 1")
+    by_version = {c.starlette: c for c in config.checks}
+    checks = [by_version.get(v, Check(v, ())) for v in o.versions] if o.versions else list(config.checks)
+    catalogue = load_catalogue()
+    for c in checks:
+        select(catalogue, list(o.scenario) or list(c.scenarios) or ["*"])  # one line for a bad pattern
+        if not (o.scenario or c.scenarios):
+            raise HarnessError(f"--versions {c.starlette}: not a check in {o.matrix}; add --scenario")
+    known = resolve_versions(matrix, releases)
+    return _Plan(o, matrix, config, servers, repeat, [(c, _release(known, c.starlette)) for c in checks])
+
+
 def servers_session(session: Any, argv: Sequence[str]) -> None:
     try:
-        o = options_parser().parse_args(list(argv))
-        matrix = load(o.matrix)
-        config = matrix.servers or load_servers(o.matrix)  # the latter names the missing table
-        releases = index.releases(offline=o.offline)
-        servers = tuple(options.csv_values(o.server)) or config.servers
-        for s in servers:
-            get_server(s)
-        repeat = config.repeat if o.repeat is None else o.repeat
-        if repeat < 1:
-            raise HarnessError(f"--repeat {repeat}: must be at least 1")
-        if o.versions:
-            known = {c.starlette: c for c in config.checks}
-            checks = [known.get(v, Check(v, ())) for v in o.versions]
-        else:
-            checks = list(config.checks)
-        catalogue = load_catalogue()
-        for c in checks:
-            select(catalogue, list(o.scenario) or list(c.scenarios) or ["*"])  # one line for a bad pattern
-            if not (o.scenario or c.scenarios):
-                raise HarnessError(f"--versions {c.starlette}: not a check in {o.matrix}; add --scenario")
-        known = resolve_versions(matrix, releases)
-        targets = [(c, _release(known, c.starlette)) for c in checks]
+        plan = _plan(argv)
     except HarnessError as e:
         session.error(str(e))
-    out_dir = Path(o.results)
-    parts = out_dir / "servers"
+    out_dir = Path(plan.options.results)
     started = time.perf_counter()
     cells: list[dict[str, Any]] = []
     probes: list[dict[str, Any]] = []
     probed: set[tuple[str, tuple[str, ...]]] = set()
-    for check, release in targets:
-        cell = make_cell(matrix, release, "pinned")
-        scenarios = list(o.scenario) or list(check.scenarios)
-        for env in plan_envs(config, cell, servers):
-            label = f"Starlette {cell.starlette} with {', '.join(env.servers)}"
-            python = ensure_env(env.cell, Path(".nox") / "servers", name=env.id)
-            installed = dataclasses.replace(cell, requirements=cell.requirements + env.requirements)
-            ok, reason = cellrun.install(installed, python)
-            if not ok:
-                session.warn(f"{label}: install failed: {reason}")
-                cells += [_failed(cell, s, sc, "install-failed", reason) for s in env.servers for sc in scenarios]
-                continue
-            session.log(f"{label}: {len(scenarios)} scenario pattern(s) x {repeat} requests")
+    for check, release in plan.targets:
+        cell = make_cell(plan.matrix, release, "pinned")
+        for env in plan_envs(plan.config, cell, plan.servers):
             # The same requirements on the same Python install the same servers: probe them once.
             key = (cell.python, env.requirements)
-            result = _run_env(python, env, scenarios, repeat, config, parts, session, probe=key not in probed)
+            found = _check_env(plan, env, plan.scenarios(check), out_dir / "servers", session, probe=key not in probed)
             probed.add(key)
-            if result is None:
-                cells += [
-                    _failed(cell, s, sc, "crashed", "serve-check did not finish")
-                    for s in env.servers
-                    for sc in scenarios
-                ]
-                continue
-            cells += result["cells"]
-            probes += result["probes"]
+            cells += found["cells"]
+            probes += found["probes"]
+    _publish(plan, out_dir, cells, probes, started, session)
+
+
+def _check_env(
+    plan: _Plan, env: _Env, scenarios: list[str], parts: Path, session: Any, *, probe: bool
+) -> dict[str, Any]:
+    """Install one environment of a check and run its serve-check; a failure is recorded per cell."""
+    cell = env.cell
+    label = f"Starlette {cell.starlette} with {', '.join(env.servers)}"
+    python = ensure_env(cell, Path(".nox") / "servers", name=env.id)
+    installed = dataclasses.replace(cell, requirements=cell.requirements + env.requirements)
+    ok, reason = cellrun.install(installed, python)
+    if not ok:
+        session.warn(f"{label}: install failed: {reason}")
+        failed = [_failed(cell, s, sc, "install-failed", reason) for s in env.servers for sc in scenarios]
+        return {"cells": failed, "probes": []}
+    session.log(f"{label}: {len(scenarios)} scenario pattern(s) x {plan.repeat} requests")
+    result = _run_env(python, env, scenarios, plan.repeat, plan.config, parts, session, probe=probe)
+    if result is None:
+        failed = [
+            _failed(cell, s, sc, "crashed", "serve-check did not finish") for s in env.servers for sc in scenarios
+        ]
+        return {"cells": failed, "probes": []}
+    return result
+
+
+def _publish(
+    plan: _Plan,
+    out_dir: Path,
+    cells: list[dict[str, Any]],
+    probes: list[dict[str, Any]],
+    started: float,
+    session: Any,
+) -> None:
     payload = {"tolerance": TOLERANCE, "cells": cells, "probes": probes}
     write_atomic(out_dir / "agreement.json", [json.dumps(_without_runs(payload), indent=1, default=str)])
     write_atomic(out_dir / "agreement.md", [markdown(cells, probes)])
@@ -136,11 +169,11 @@ def servers_session(session: Any, argv: Sequence[str]) -> None:
         f"{len(cells)} cells ({len(bad)} disagree or no data), {len(probes)} probes ({len(failed_probes)} failed) "
         f"in {time.perf_counter() - started:.0f} s: {out_dir / 'agreement.md'}"
     )
-    if o.strict and (bad or failed_probes):
+    if plan.options.strict and (bad or failed_probes):
         session.error("real servers disagree with the scripted profiles; see agreement.md")
 
 
-def _release(known: Sequence[index.Release], text: str) -> index.Release:
+def _release(known: Sequence[Release], text: str) -> Release:
     """A check's release among those the matrix covers (``newest``: the last of them)."""
     if text == "newest":
         return known[-1]

@@ -69,12 +69,7 @@ class ScriptedReceive:
         index = len(conn.receive_calls)
         conn.receive_calls.append("<blocked>")
         if self._profile.receive_delay:
-            try:
-                for _ in range(self._profile.receive_delay):
-                    await conn.backend.checkpoint()
-            except BaseException:
-                conn.receive_calls[index] = "<cancelled>"
-                raise
+            await self._answer_late(index)
         while True:
             message = self._next_message()
             if message is not None:
@@ -89,17 +84,32 @@ class ScriptedReceive:
                     conn.receive_calls[index] = "<StopAsyncIteration>"
                     raise StopAsyncIteration
                 # "once": a second disconnect never comes; the call blocks for good.
+            await self._wait_for_news(index)
+
+    async def _answer_late(self, index: int) -> None:
+        """The profile's ``receive_delay``: scheduling points before the server's answer arrives."""
+        try:
+            for _ in range(self._profile.receive_delay):
+                await self._conn.backend.checkpoint()
+        except BaseException:
+            self._conn.receive_calls[index] = "<cancelled>"
+            raise
+
+    async def _wait_for_news(self, index: int) -> None:
+        """Block in ``receive()`` until the client or the app changes something, telling waiters
+        (``wait:receive``) that the app is waiting here now."""
+        conn = self._conn
+        changed = conn.changed
+        if not conn.app_waiting_in_receive:
+            conn.app_waiting_in_receive = True
+            conn.notify()
             changed = conn.changed
-            if not conn.app_waiting_in_receive:
-                conn.app_waiting_in_receive = True
-                conn.notify()
-                changed = conn.changed
-            try:
-                await changed.wait()
-            except BaseException:
-                conn.app_waiting_in_receive = False
-                conn.receive_calls[index] = "<cancelled>"
-                raise
+        try:
+            await changed.wait()
+        except BaseException:
+            conn.app_waiting_in_receive = False
+            conn.receive_calls[index] = "<cancelled>"
+            raise
 
     def _next_message(self) -> dict[str, Any] | None:
         conn, profile = self._conn, self._profile

@@ -33,27 +33,34 @@ class RecordingSend:
     async def __call__(self, message: dict[str, Any]) -> None:
         conn = self._conn
         mtype = message.get("type", "<no type>")
-        record = SentMessage(type=str(mtype))
-        if mtype == "http.response.start":
-            record.status = message.get("status")
-        elif mtype == "http.response.body":
-            record.body_len = len(message.get("body", b"") or b"")
-            record.more_body = bool(message.get("more_body", False))
-        conn.sent.append(record)
+        conn.sent.append(_reduced(message, mtype))
         if conn.client_gone:
             conn.sent_after_disconnect += 1
-        if self._expect is not None and len(conn.sent) > len(self._expect):
-            self._fail(f"sent {mtype} but the script allows only {list(self._expect)}")
-        if self._expect is not None and self._expect[len(conn.sent) - 1] != mtype:
-            self._fail(f"sent {mtype} where the script expects {self._expect[len(conn.sent) - 1]}")
+        self._check_expected(mtype)
         self._check(message, mtype)
-        profile = self._profile
-        if profile is not None and mtype in _KNOWN:
-            if conn.client_gone and profile.send_raises_after_disconnect:
-                raise ClientDisconnected("client disconnected")
-            if profile.content_length == "always" or (profile.content_length == "connected" and not conn.client_gone):
-                self._check_length(message, mtype)
+        self._as_the_server_would(message, mtype)
         conn.notify()
+
+    def _as_the_server_would(self, message: dict[str, Any], mtype: Any) -> None:
+        """What the profile's server does with a well-formed message: raise after a disconnect
+        (spec 2.4), or hold the body to its Content-Length."""
+        profile, gone = self._profile, self._conn.client_gone
+        if profile is None or mtype not in _KNOWN:
+            return
+        if gone and profile.send_raises_after_disconnect:
+            raise ClientDisconnected("client disconnected")
+        if profile.content_length == "always" or (profile.content_length == "connected" and not gone):
+            self._check_length(message, mtype)
+
+    def _check_expected(self, mtype: Any) -> None:
+        """Hold the app to the scenario's exact sequence of messages, when it has one."""
+        expect, n = self._expect, len(self._conn.sent)
+        if expect is None:
+            return
+        if n > len(expect):
+            self._fail(f"sent {mtype} but the script allows only {list(expect)}")
+        if expect[n - 1] != mtype:
+            self._fail(f"sent {mtype} where the script expects {expect[n - 1]}")
 
     def _check_length(self, message: dict[str, Any], mtype: Any) -> None:
         """Hold the body to the declared Content-Length, as h11 does (not a violation of ASGI: the
@@ -81,11 +88,7 @@ class RecordingSend:
         if conn.response_complete:
             self._fail(f"sent {mtype} after the response was complete")
         if mtype == "http.response.start":
-            if conn.response_started:
-                self._fail("sent http.response.start twice")
-            if not isinstance(message.get("status"), int):
-                self._fail("http.response.start without an integer status")
-            conn.response_started = True
+            self._check_start(message)
             return
         if not conn.response_started:
             self._fail(f"sent {mtype} before http.response.start")
@@ -96,10 +99,28 @@ class RecordingSend:
         elif mtype == "http.response.pathsend":
             conn.response_complete = True
 
+    def _check_start(self, message: dict[str, Any]) -> None:
+        if self._conn.response_started:
+            self._fail("sent http.response.start twice")
+        if not isinstance(message.get("status"), int):
+            self._fail("http.response.start without an integer status")
+        self._conn.response_started = True
+
     def _fail(self, problem: str) -> None:
         self._conn.violations.append(problem)
         self._conn.notify()
         raise ASGIProtocolError(problem)
+
+
+def _reduced(message: dict[str, Any], mtype: Any) -> SentMessage:
+    """What the record keeps of a message: its type, the status, bodies by length."""
+    record = SentMessage(type=str(mtype))
+    if mtype == "http.response.start":
+        record.status = message.get("status")
+    elif mtype == "http.response.body":
+        record.body_len = len(message.get("body", b"") or b"")
+        record.more_body = bool(message.get("more_body", False))
+    return record
 
 
 def _content_length(message: dict[str, Any]) -> int | None:

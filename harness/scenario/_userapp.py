@@ -68,20 +68,7 @@ def load_app(spec: AppSpec) -> Any:
         raise AppImportError(f"--app {spec.target!r}: write module:attribute or module:factory()")
     factory = attr.endswith("()")
     attr = attr[:-2] if factory else attr
-    app_dir = str(Path(spec.app_dir).resolve())
-    if app_dir not in sys.path:
-        sys.path.insert(0, app_dir)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name and module_name.startswith(e.name):
-            raise AppImportError(
-                f"--app {spec.target}: no module named {module_name!r} in {app_dir}; check the name or pass --app-dir"
-            ) from None
-        raise AppImportError(f"--app {spec.target}: importing {module_name!r} failed: {e}") from None
-    except Exception as e:
-        raise AppImportError(f"--app {spec.target}: importing {module_name!r} raised {type(e).__name__}: {e}") from None
-    obj: Any = module
+    obj: Any = _import(spec, module_name)
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -98,6 +85,23 @@ def load_app(spec: AppSpec) -> Any:
             "receive, send); point at the application object or its factory()"
         )
     return obj
+
+
+def _import(spec: AppSpec, module_name: str) -> Any:
+    """The app's module, imported from ``--app-dir`` as uvicorn would; any failure is one line."""
+    app_dir = str(Path(spec.app_dir).resolve())
+    if app_dir not in sys.path:
+        sys.path.insert(0, app_dir)
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            raise AppImportError(
+                f"--app {spec.target}: no module named {module_name!r} in {app_dir}; check the name or pass --app-dir"
+            ) from None
+        raise AppImportError(f"--app {spec.target}: importing {module_name!r} failed: {e}") from None
+    except Exception as e:
+        raise AppImportError(f"--app {spec.target}: importing {module_name!r} raised {type(e).__name__}: {e}") from None
 
 
 def _is_asgi3(obj: Any) -> bool:

@@ -206,7 +206,6 @@ def installed_servers() -> list[str]:
 def main(args: Any) -> int:
     """``python -m harness serve-check`` and ``python -m harness probe``."""
     from harness.results._files import write_atomic
-    from harness.scenario._spec import load_catalogue, select
     from harness.servers._probes import run_probe
     from harness.servers._process import stop_on_sigterm
 
@@ -216,22 +215,8 @@ def main(args: Any) -> int:
         get_server(name)
     if not servers:
         raise UsageError(f"no server installed here; install one of {', '.join(SERVERS)} (or pass --server)")
-    cells: list[dict[str, Any]] = []
+    cells = _check_cells(args, servers) if args.command == "serve-check" else []
     probes: list[dict[str, Any]] = []
-    if args.command == "serve-check":
-        if args.repeat < 1:
-            raise UsageError(f"--repeat {args.repeat}: must be at least 1")
-        if args.time_scale <= 0 or args.app_timeout <= 0:
-            raise UsageError("--time-scale and --app-timeout must be positive")
-        scenarios = select(load_catalogue(), list(args.scenario))
-        config = CheckConfig(
-            repeat=args.repeat, time_scale=args.time_scale, app_timeout=args.app_timeout, logs=args.logs
-        )
-        for scenario in scenarios:
-            for name in servers:
-                row = check_cell(scenario, name, config)
-                cells.append(row)
-                _print_cell(row)
     if args.command == "probe" or args.probe:
         for name in servers:
             row = run_probe(name, logs=args.logs)
@@ -244,6 +229,25 @@ def main(args: Any) -> int:
         return 1 if bad_probe else 0
     bad_cell = any(c["verdict"] in (DISAGREE, NO_DATA) for c in cells)
     return 1 if args.strict and (bad_cell or bad_probe) else 0
+
+
+def _check_cells(args: Any, servers: list[str]) -> list[dict[str, Any]]:
+    """Every selected scenario under every server, printed as each cell finishes."""
+    from harness.scenario import load_catalogue, select
+
+    if args.repeat < 1:
+        raise UsageError(f"--repeat {args.repeat}: must be at least 1")
+    if args.time_scale <= 0 or args.app_timeout <= 0:
+        raise UsageError("--time-scale and --app-timeout must be positive")
+    scenarios = select(load_catalogue(), list(args.scenario))
+    config = CheckConfig(repeat=args.repeat, time_scale=args.time_scale, app_timeout=args.app_timeout, logs=args.logs)
+    cells = []
+    for scenario in scenarios:
+        for name in servers:
+            row = check_cell(scenario, name, config)
+            cells.append(row)
+            _print_cell(row)
+    return cells
 
 
 def _print_cell(row: dict[str, Any]) -> None:

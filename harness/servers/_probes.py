@@ -161,19 +161,9 @@ def observe(seen: list[dict[str, Any]]) -> dict[str, Any]:
 
     for s in seen:
         if "later_after_close" in s:
-            later = s["later_after_close"]
             noticed = s["first_after_close"] == "http.disconnect"
             put("notices_close", noticed)
-            put(
-                "after_disconnect",
-                "not observable (the close was not noticed)"
-                if not noticed
-                else "repeat"
-                if all(t == "http.disconnect" for t in later)
-                else "once"
-                if all(t == "<blocked>" for t in later)
-                else f"mixed {later}",
-            )
+            put("after_disconnect", _after_disconnect(noticed, s["later_after_close"]))
             put("send_raises_after_disconnect", s["send_start_after_close"] != "ok")
             put("spec_version", s["spec_version"])
         if "after_complete" in s:
@@ -189,12 +179,30 @@ def observe(seen: list[dict[str, Any]]) -> dict[str, Any]:
     for key, vals in values.items():
         counts = Counter(map(repr, vals))
         out[key] = vals[0] if len(counts) == 1 else "unstable: " + ", ".join(f"{v} {n}" for v, n in counts.items())
-    connected, closed = out.pop("short_body_connected", None), out.pop("short_body_after_close", None)
-    if isinstance(connected, bool) and isinstance(closed, bool):
-        out["content_length"] = "always" if closed else "connected" if connected else "never"
-    elif connected is not None or closed is not None:
-        out["content_length"] = f"unclear: connected={connected}, after close={closed}"
+    content_length = _content_length(out.pop("short_body_connected", None), out.pop("short_body_after_close", None))
+    if content_length is not None:
+        out["content_length"] = content_length
     return out
+
+
+def _content_length(connected: Any, closed: Any) -> str | None:
+    """The profile's ``content_length`` from whether a short body raised while connected / after close."""
+    if isinstance(connected, bool) and isinstance(closed, bool):
+        return "always" if closed else "connected" if connected else "never"
+    if connected is not None or closed is not None:
+        return f"unclear: connected={connected}, after close={closed}"
+    return None
+
+
+def _after_disconnect(noticed: bool, later: list[str]) -> str:
+    """What ``receive()`` did after the first ``http.disconnect``, as a profile names it."""
+    if not noticed:
+        return "not observable (the close was not noticed)"
+    if all(t == "http.disconnect" for t in later):
+        return "repeat"
+    if all(t == "<blocked>" for t in later):
+        return "once"
+    return f"mixed {later}"
 
 
 def _length_error(result: str) -> bool:
