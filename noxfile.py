@@ -14,8 +14,8 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness.matrix._sessions import MatrixRun, baseline_session, options_parser, report_session
-from harness.matrix._upgrade import bisect_session, gate_session
+from harness import options
+from harness.matrix import MatrixRun, baseline_session, bisect_session, gate_session, report_session
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
@@ -26,7 +26,7 @@ nox.options.sessions = ["tests"]
 RUN = MatrixRun.from_argv(sys.argv, fetch_index=any("matrix" in a for a in sys.argv) or "-t" in sys.argv)
 
 if "--help-matrix" in sys.argv:
-    options_parser().print_help()
+    options.parser("nox -s matrix --", options.MATRIX, help=False).print_help()
     sys.exit(0)
 
 
@@ -66,7 +66,7 @@ def baseline(session: nox.Session) -> None:
 @nox.session(python=False)
 def servers(session: nox.Session) -> None:
     """Real servers on loopback vs the scripted profiles: -- [--versions 0.37.2] [--server uvicorn-h11]."""
-    from harness.matrix._servers import servers_session
+    from harness.matrix import servers_session
 
     servers_session(session, session.posargs)
 

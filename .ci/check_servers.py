@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from harness.servers._process import running_servers
+from harness.servers import running_servers
 
 parts = [json.loads(Path(f).read_text()) for f in sys.argv[1:]]
 data = {"cells": [c for p in parts for c in p["cells"]], "probes": [x for p in parts for x in p["probes"]]}

@@ -26,13 +26,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.run._driver import make_scope
-from harness.run._jobs import Job, RunConfig, run_jobs
+from harness.run import Job, RunConfig, make_scope, run_jobs
 from harness.run.backends import AsyncioBackend, VirtualTimeLoop
-from harness.scenario._endpoints import Probe, build_endpoint
-from harness.scenario._profiles import get_profile
-from harness.scenario._spec import load_catalogue, select
-from harness.scenario._stack import build_stack
+from harness.scenario import EndpointState, build_endpoint, build_stack, get_profile, load_catalogue, select
 
 NO_SLEEP = {"fast", "body", "background", "raises", "silent"}
 
@@ -59,7 +55,7 @@ def direct_cost(scenario: Any, n: int) -> float:
     scope = make_scope(get_profile("uvicorn"), method=scenario.method, body=script.body)
 
     async def one() -> None:
-        app = build_stack(scenario.parsed_stack(), build_endpoint(scenario.endpoint, backend, Probe()))
+        app = build_stack(scenario.parsed_stack(), build_endpoint(scenario.endpoint, backend, EndpointState()))
         delivered = False
 
         async def receive() -> dict[str, Any]:
@@ -103,7 +99,7 @@ def testclient_cost(scenario: Any, n: int) -> float | None:
     body = scenario.parsed_script().body
     started = time.perf_counter()
     for _ in range(n):
-        app = build_stack(scenario.parsed_stack(), build_endpoint(scenario.endpoint, backend, Probe()))
+        app = build_stack(scenario.parsed_stack(), build_endpoint(scenario.endpoint, backend, EndpointState()))
         client = TestClient(app, raise_server_exceptions=False)  # no `with`: these apps have no lifespan
         try:
             client.request(scenario.method, "/", content=body)

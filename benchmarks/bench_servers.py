@@ -25,10 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.scenario._spec import load_catalogue
-from harness.servers._check import CheckConfig, check_cell, installed_servers
-from harness.servers._process import ServerProcess
-from harness.servers._rawclient import play
+from harness.scenario import load_catalogue
+from harness.servers import CheckConfig, ServerProcess, check_cell, installed_servers, play
 
 FAST = "no-disconnect[stack=base*4,endpoint=fast]"
 SLOW = "depth-sweep[depth=4,endpoint=slow,when=now]"

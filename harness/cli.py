@@ -16,11 +16,19 @@ from typing import Any
 from harness import defaults, options
 from harness.errors import HarnessError, UsageError
 from harness.results import dumps, format_counts, loaded_sources, write_atomic
-from harness.run._jobs import RunConfig, environment, plan, run_jobs
+from harness.run import RunConfig, environment, plan, run_jobs
 from harness.run.backends import backend_class
-from harness.scenario._profiles import DEFAULT_PROFILES, get_profile
-from harness.scenario._spec import Scenario, app_scenarios, load_catalogue, select
-from harness.scenario._userapp import AppSpec, load_app, parse_body
+from harness.scenario import (
+    DEFAULT_PROFILES,
+    AppSpec,
+    Scenario,
+    app_scenarios,
+    get_profile,
+    load_app,
+    load_catalogue,
+    parse_body,
+    select,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,9 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         if args.command in ("serve-check", "probe"):
-            from harness.servers import _check as servecheck
+            from harness.servers import check_main
 
-            return servecheck.main(args)
+            return check_main(args)
         return _run(args)
     except HarnessError as e:
         print(f"harness: error: {e}", file=sys.stderr)
@@ -68,8 +76,7 @@ def _list() -> int:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from harness.results._diff import compare, publish
-    from harness.results._files import read_records
+    from harness.results import compare, publish, read_records
 
     before = [r for f in args.baseline for r in read_records(f)]
     after = [r for f in args.candidate for r in read_records(f)]
@@ -78,7 +85,7 @@ def _gate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from harness.results._merge import report_from_files
+    from harness.results import report_from_files
 
     paths = report_from_files(args.files, args.out)
     print("report: " + ", ".join(str(p) for p in paths))

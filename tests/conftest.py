@@ -49,7 +49,7 @@ CATALOGUE_OUTCOMES: dict[tuple[str, str, str], Counter[str]] = defaultdict(Count
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not CATALOGUE_OUTCOMES:
         return
-    from harness.run._jobs import environment
+    from harness.run import environment
 
     env = environment()
     terminalreporter.section(

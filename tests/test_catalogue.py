@@ -18,9 +18,8 @@ from __future__ import annotations
 import pytest
 
 from harness import Job, RunConfig, environment, load_catalogue, run_job
-from harness.results import run_command
-from harness.results._baseline import Baseline
-from harness.scenario._profiles import DEFAULT_PROFILES
+from harness.results import Baseline, run_command
+from harness.scenario import DEFAULT_PROFILES
 from tests.conftest import CATALOGUE_OUTCOMES
 
 pytestmark = pytest.mark.anyio

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results._files import REQUIRED_FIELDS
+from harness.results import REQUIRED_FIELDS
 from tests.conftest import run_harness
 
 ROOT = Path(__file__).resolve().parent.parent

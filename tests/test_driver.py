@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from harness.errors import ClientDisconnected
-from harness.run._driver import Bounds, drive
-from harness.scenario._profiles import get_profile
-from harness.scenario._script import parse_script
+from harness.run import Bounds, drive
+from harness.scenario import get_profile, parse_script
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup

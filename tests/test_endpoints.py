@@ -8,7 +8,7 @@ import pytest
 
 from harness.errors import UsageError
 from harness.run.backends import get_backend
-from harness.scenario._endpoints import ENDPOINTS, EndpointState, build_endpoint
+from harness.scenario import ENDPOINTS, EndpointState, build_endpoint
 
 pytestmark = pytest.mark.anyio
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.results._diff import BETTER, CHANGED, SAME, WORSE, compare, failing, judge, publish
-from harness.results._merge import load_files
+from harness.results import BETTER, CHANGED, SAME, WORSE, compare, failing, judge, load_files, publish
 from tests.conftest import run_harness
 
 ROOT = Path(__file__).resolve().parent.parent

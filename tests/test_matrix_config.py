@@ -8,8 +8,7 @@ import pytest
 from packaging.version import Version
 
 from harness.errors import ConfigError, HarnessError
-from harness.matrix import load, make_cell, parse, resolve_versions
-from harness.matrix._releases import Release
+from harness.matrix import Release, load, make_cell, parse, resolve_versions
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import ScriptError
-from harness.scenario._script import Disconnect, Request, Wait, parse_script
+from harness.scenario import Disconnect, Request, Wait, parse_script
 
 
 def test_the_pr_test_script_is_a_request_then_a_disconnect():

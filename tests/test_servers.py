@@ -18,15 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.results._agreement import AGREE, COMPATIBLE, DISAGREE, NO_DATA, markdown, verdict
-from harness.scenario._profiles import get_profile
-from harness.scenario._script import parse_script
-from harness.scenario._spec import Scenario, load_catalogue
+from harness.results import AGREE, COMPATIBLE, DISAGREE, NO_DATA, agreement_markdown, verdict
+from harness.scenario import Scenario, get_profile, load_catalogue, parse_script
+from harness.servers import CheckConfig, ServerProcess, check_cell, play, running_servers
 from harness.servers import _check as servecheck
-from harness.servers._check import CheckConfig, check_cell
 from harness.servers._probes import compare, run_probe, wrong
-from harness.servers._process import ServerProcess, running_servers
-from harness.servers._rawclient import play
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("uvicorn")
@@ -253,7 +249,7 @@ def test_the_table_shows_counts_side_by_side_with_the_verdict():
         "closed_at": {"before any response byte": 20},
         "server_errors": ["ERROR: Exception in ASGI application -> RuntimeError: No response returned."],
     }
-    table = markdown([row])
+    table = agreement_markdown([row])
     assert (
         "| 0.37.2 | depth-sweep[depth=4,endpoint=slow,when=now] | uvicorn-h11 0.54.0 | uvicorn | "
         "no_response_returned 20/20 | no_response_returned 20/20 | **agree** |" in table
@@ -270,7 +266,7 @@ def test_the_scripted_twin_of_the_pr_test_uses_the_servers_profile():
 
 
 def test_the_html_report_summarizes_the_agreement_when_present(tmp_path):
-    from harness.results._report import agreement_html, load_agreement
+    from harness.results import agreement_html, load_agreement
 
     assert load_agreement(tmp_path) is None and agreement_html(None) == ""
     (tmp_path / "agreement.json").write_text(
@@ -286,7 +282,7 @@ def test_the_html_report_summarizes_the_agreement_when_present(tmp_path):
 
 
 def test_the_servers_error_lines_come_with_the_exception_that_ended_them():
-    from harness.servers._process import server_errors
+    from harness.servers import server_errors
 
     log = (
         "INFO:     started\n"

@@ -7,11 +7,20 @@ from collections import Counter
 from pathlib import Path
 
 from harness.matrix import Cell
-from harness.results import file_hash, loaded_sources
-from harness.results._baseline import Baseline, from_report, write
-from harness.results._files import write_atomic
-from harness.results._report import CellInfo, build, label
-from harness.results._store import CRASHED, DONE, Store
+from harness.results import (
+    CRASHED,
+    DONE,
+    Baseline,
+    CellInfo,
+    Store,
+    baseline_from_report,
+    build,
+    file_hash,
+    label,
+    loaded_sources,
+    write_atomic,
+    write_baseline,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,10 +174,10 @@ def test_a_cell_that_did_not_run_shows_as_such_in_every_row():
 
 def test_the_baseline_round_trips_as_ranges_and_answers_for_unknown_versions(tmp_path):
     report = sample_report()
-    data = from_report(report, resolution="pinned")
+    data = baseline_from_report(report, resolution="pinned")
     assert data["rows"]["seed | asyncio | uvicorn"] == "0.14.2 ok; 0.15.0..0.20.4 no_response_returned; 0.21.0 ok"
     path = tmp_path / "baseline.json"
-    write(data, path)
+    write_baseline(data, path)
     assert json.loads(path.read_text()) == data
     baseline = Baseline.load(path)
     assert baseline.expected("seed", "asyncio", "uvicorn", "0.20.4") == {"no_response_returned"}

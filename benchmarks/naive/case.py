@@ -4,9 +4,7 @@ import fnmatch
 import sys
 
 from harness.run.backends import AsyncioBackend
-from harness.scenario._endpoints import Probe, build_endpoint
-from harness.scenario._spec import load_catalogue
-from harness.scenario._stack import build_stack
+from harness.scenario import EndpointState, build_endpoint, build_stack, load_catalogue
 
 catalogue = load_catalogue()
 if sys.argv[1] == "--list":
@@ -15,7 +13,7 @@ if sys.argv[1] == "--list":
 scenario = next(s for s in catalogue if s.name == sys.argv[1])
 from starlette.testclient import TestClient  # noqa: E402
 
-app = build_stack(scenario.parsed_stack(), build_endpoint(scenario.endpoint, AsyncioBackend(), Probe()))
+app = build_stack(scenario.parsed_stack(), build_endpoint(scenario.endpoint, AsyncioBackend(), EndpointState()))
 try:
     TestClient(app, raise_server_exceptions=False).request(scenario.method, "/", content=scenario.parsed_script().body)
 except Exception:

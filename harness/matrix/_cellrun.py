@@ -21,8 +21,7 @@ from harness import defaults
 from harness.defaults import PROJECT_ROOT
 from harness.matrix._cells import Cell
 from harness.matrix._config import MatrixConfig
-from harness.results._files import read_records
-from harness.results._store import CRASHED, DONE, INSTALL_FAILED, Store
+from harness.results import CRASHED, DONE, INSTALL_FAILED, Store, read_records
 
 ROOT = PROJECT_ROOT
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from harness.errors import IndexUnavailable
-from harness.results._files import write_atomic
+from harness.results import write_atomic
 
 #: The JSON API of the index (PyPI's shape: ``{releases: {version: [{upload_time_iso_8601, yanked}]}}``).
 INDEX_URL = os.environ.get("HARNESS_INDEX_URL", "https://pypi.org/pypi")

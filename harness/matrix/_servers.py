@@ -34,10 +34,9 @@ from harness.matrix._cells import Cell, make_cell, resolve_versions
 from harness.matrix._config import Check, MatrixConfig, ServersConfig, load, load_servers
 from harness.matrix._envs import ensure_env
 from harness.matrix._releases import Release
-from harness.results._agreement import DISAGREE, NO_DATA, TOLERANCE, markdown
-from harness.results._files import write_atomic
-from harness.scenario._spec import load_catalogue, select
-from harness.servers._registry import get_server, server_requirements
+from harness.results import DISAGREE, NO_DATA, TOLERANCE, agreement_markdown, write_atomic
+from harness.scenario import load_catalogue, select
+from harness.servers import get_server, server_requirements
 
 
 def options_parser() -> argparse.ArgumentParser:
@@ -161,7 +160,7 @@ def _publish(
 ) -> None:
     payload = {"tolerance": TOLERANCE, "cells": cells, "probes": probes}
     write_atomic(out_dir / "agreement.json", [json.dumps(_without_runs(payload), indent=1, default=str)])
-    write_atomic(out_dir / "agreement.md", [markdown(cells, probes)])
+    write_atomic(out_dir / "agreement.md", [agreement_markdown(cells, probes)])
     _refresh_html(out_dir)
     bad = [c for c in cells if c["verdict"] in (DISAGREE, NO_DATA)]
     failed_probes = [p for p in probes if not p.get("matches")]

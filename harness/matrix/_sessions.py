@@ -27,7 +27,7 @@ from harness.matrix._cells import Cell, dev_cell, make_cell, resolve_versions
 from harness.matrix._config import MatrixConfig, load
 from harness.matrix._interpreters import find_python
 from harness.results import DONE, SKIPPED, Store, format_counts
-from harness.scenario._spec import load_catalogue, select
+from harness.scenario import load_catalogue, select
 
 
 def options_parser() -> argparse.ArgumentParser:
@@ -221,7 +221,7 @@ def failed(statuses: dict[str, str]) -> list[str]:
 
 def cell_infos(cells: list[Cell], store: Store) -> list[Any]:
     """The report's view of each cell of this matrix that has run (or tried to)."""
-    from harness.results._report import CellInfo, exact_requirements
+    from harness.results import CellInfo, exact_requirements
 
     infos = []
     for cell in cells:
@@ -251,7 +251,7 @@ def cell_infos(cells: list[Cell], store: Store) -> list[Any]:
 
 
 def write_report(run: MatrixRun) -> list[Path]:
-    from harness.results._report import build
+    from harness.results import build
 
     infos = cell_infos(run.cells, run.store)
     records = {c.id: list(run.store.records(c.id)) for c in infos if c.status == DONE}
@@ -273,8 +273,7 @@ def report_session(run: MatrixRun, session: Any) -> None:
 
 def baseline_session(run: MatrixRun, session: Any) -> None:
     """Write tests/baseline.json from the results of the current matrix (all cells must be done)."""
-    from harness.results import _baseline as baseline
-    from harness.results._report import build
+    from harness.results import BASELINE_PATH, baseline_from_report, build, write_baseline
 
     if run.error is not None:
         session.error(run.error)
@@ -285,6 +284,6 @@ def baseline_session(run: MatrixRun, session: Any) -> None:
     records = {c.id: list(run.store.records(c.id)) for c in infos if c.status == DONE}
     report = build(infos, records)
     resolution = run.cells[0].resolution if run.cells else "pinned"
-    data = baseline.from_report(report, resolution=resolution, note="written by nox -s baseline from the full matrix")
-    baseline.write(data, baseline.DEFAULT_PATH)
-    session.log(f"{baseline.DEFAULT_PATH}: {len(data['rows'])} rows over {len(data['versions'])} releases")
+    data = baseline_from_report(report, resolution=resolution, note="written by nox -s baseline from the full matrix")
+    write_baseline(data, BASELINE_PATH)
+    session.log(f"{BASELINE_PATH}: {len(data['rows'])} rows over {len(data['versions'])} releases")

@@ -23,10 +23,8 @@ from harness.matrix import _releases as index
 from harness.matrix._cells import Cell, dev_cell, is_dev_target, make_cell
 from harness.matrix._config import MatrixConfig, load
 from harness.matrix._envs import ensure_env
-from harness.results import format_counts, nox_command
-from harness.results._report import outcome_set
-from harness.results._store import DONE, Store
-from harness.scenario._spec import load_catalogue, select
+from harness.results import DONE, Store, format_counts, nox_command, outcome_set
+from harness.scenario import load_catalogue, select
 
 
 def gate_parser() -> argparse.ArgumentParser:
@@ -119,7 +117,7 @@ class UpgradeRunner:
 
 
 def gate_session(session: Any) -> None:
-    from harness.results._diff import compare, publish
+    from harness.results import compare, publish
 
     try:
         o = gate_parser().parse_args(session.posargs)

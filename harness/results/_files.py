@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.run._outcome import SCHEMA_VERSION, RunRecord
+from harness.run import SCHEMA_VERSION, RunRecord
 
 #: Fields every line has; see README "Results schema".
 REQUIRED_FIELDS = (

@@ -18,8 +18,7 @@ from harness.run._outcome import ExceptionInfo
 from harness.run._receive import ScriptedReceive
 from harness.run._send import RecordingSend
 from harness.run.backends import Backend
-from harness.scenario._profiles import ServerProfile
-from harness.scenario._script import ReceiveScript
+from harness.scenario import ReceiveScript, ServerProfile
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,19 @@ from harness.errors import LayerUnavailable
 from harness.run._driver import Bounds, drive, make_scope
 from harness.run._outcome import NOT_APPLICABLE, RunRecord
 from harness.run.backends import Backend, backend_available, backend_class, get_backend
-from harness.scenario import _compat as _compat
-from harness.scenario._endpoints import EndpointState, build_endpoint
-from harness.scenario._profiles import DEFAULT_PROFILES, get_profile
-from harness.scenario._spec import Scenario
-from harness.scenario._stack import build_stack
-from harness.scenario._userapp import AppSpec, load_app
+from harness.scenario import (
+    DEFAULT_PROFILES,
+    AppSpec,
+    EndpointState,
+    Scenario,
+    build_endpoint,
+    build_stack,
+    dist_version,
+    get_profile,
+    load_app,
+    starlette_version,
+    supports_trio,
+)
 
 
 @dataclass(frozen=True)
@@ -40,9 +47,9 @@ class RunConfig:
 def environment() -> dict[str, str | None]:
     """Versions that decide a verdict; recorded in every line."""
     return {
-        "starlette": str(_compat.starlette_version()),
-        "anyio": _compat.dist_version("anyio"),
-        "trio": _compat.dist_version("trio"),
+        "starlette": str(starlette_version()),
+        "anyio": dist_version("anyio"),
+        "trio": dist_version("trio"),
         "python": platform.python_version(),
     }
 
@@ -72,7 +79,7 @@ def base_fields(job: Job, config: RunConfig, env: dict[str, str | None]) -> dict
 
 def _not_applicable(job: Job, env: dict[str, str | None]) -> str | None:
     """Why this job cannot run here (a backend this Starlette or environment lacks), or None."""
-    if backend_class(job.backend).needs_anyio and not _compat.supports_trio():
+    if backend_class(job.backend).needs_anyio and not supports_trio():
         return f"Starlette {env['starlette']} predates anyio: no {job.backend} support"
     return backend_available(job.backend)
 

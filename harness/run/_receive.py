@@ -13,8 +13,7 @@ from collections import deque
 from typing import Any
 
 from harness.run._connection import Connection
-from harness.scenario._profiles import ServerProfile
-from harness.scenario._script import Disconnect, ReceiveScript, Request, Wait
+from harness.scenario import Disconnect, ReceiveScript, Request, ServerProfile, Wait
 
 _DISCONNECT = {"type": "http.disconnect"}
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.errors import ASGIProtocolError, ClientDisconnected, ContentLengthError
 from harness.run._connection import Connection, SentMessage
-from harness.scenario._profiles import ServerProfile
+from harness.scenario import ServerProfile
 
 _KNOWN = ("http.response.start", "http.response.body", "http.response.trailers", "http.response.pathsend")
 #: Extensions Starlette sends between its own layers (BaseHTTPMiddleware forwards them); not errors.

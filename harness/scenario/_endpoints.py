@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.errors import UsageError
-from harness.scenario import _compat as _compat
+from harness.scenario import _compat
 
 #: Virtual seconds a slow endpoint sleeps (the PR #1634 test slept 5 s).
 SLOW_S = 5.0

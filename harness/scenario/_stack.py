@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from harness.errors import LayerUnavailable, UsageError
-from harness.scenario import _compat as _compat
+from harness.scenario import _compat
 
 MAX_DEPTH = 32
 

@@ -20,10 +20,8 @@ from packaging.requirements import Requirement
 from harness import defaults, options
 from harness.errors import ServerStartError, UsageError
 from harness.results import DISAGREE, NO_DATA, format_counts, serve_check_command, verdict
-from harness.run._jobs import Job, RunConfig, base_fields, environment, plan, run_jobs
-from harness.run._outcome import NOT_APPLICABLE, SCHEMA_VERSION
-from harness.scenario import _compat as _compat
-from harness.scenario._spec import Scenario
+from harness.run import NOT_APPLICABLE, SCHEMA_VERSION, Job, RunConfig, base_fields, environment, plan, run_jobs
+from harness.scenario import Scenario, dist_version
 from harness.servers._process import ServerProcess, server_errors
 from harness.servers._rawclient import play
 from harness.servers._registry import SERVERS, get_server
@@ -53,7 +51,7 @@ def check_cell(scenario: Scenario, server_name: str, config: CheckConfig = Check
     fails to start or dies: that is the cell's status."""
     server = get_server(server_name)
     env = environment()
-    server_version = _compat.dist_version(server.dist)
+    server_version = dist_version(server.dist)
     row: dict[str, Any] = {
         "starlette": env["starlette"],
         "scenario": scenario.name,
@@ -200,12 +198,12 @@ def repro_command(row: dict[str, Any]) -> str:
 
 
 def installed_servers() -> list[str]:
-    return [name for name, spec in SERVERS.items() if _compat.dist_version(spec.dist) is not None]
+    return [name for name, spec in SERVERS.items() if dist_version(spec.dist) is not None]
 
 
 def main(args: Any) -> int:
     """``python -m harness serve-check`` and ``python -m harness probe``."""
-    from harness.results._files import write_atomic
+    from harness.results import write_atomic
     from harness.servers._probes import run_probe
     from harness.servers._process import stop_on_sigterm
 

@@ -42,9 +42,7 @@ def _writer(fd: int) -> Callable[[dict[str, Any]], None]:
 
 
 def scenario_factory(name: str, backend: Any) -> AppFactory:
-    from harness.scenario._endpoints import EndpointState, build_endpoint
-    from harness.scenario._spec import load_catalogue, select
-    from harness.scenario._stack import build_stack
+    from harness.scenario import EndpointState, build_endpoint, build_stack, load_catalogue, select
 
     (scenario,) = [s for s in select(load_catalogue(), [name]) if s.name == name]
     spec = scenario.parsed_stack()

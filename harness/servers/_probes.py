@@ -19,9 +19,7 @@ from typing import Any
 
 from harness import defaults
 from harness.errors import ServerStartError
-from harness.scenario import _compat as _compat
-from harness.scenario._profiles import ServerProfile, get_profile
-from harness.scenario._script import parse_script
+from harness.scenario import ServerProfile, dist_version, get_profile, parse_script
 from harness.servers._process import ServerProcess
 from harness.servers._rawclient import play
 from harness.servers._recorder import AppFactory
@@ -241,7 +239,7 @@ def run_probe(
 ) -> dict[str, Any]:
     """Probe the installed ``server_name`` and compare with its profile (or ``profile``, for tests)."""
     server = get_server(server_name)
-    version = _compat.dist_version(server.dist)
+    version = dist_version(server.dist)
     row: dict[str, Any] = {"server": server.name, "server_version": version, "matches": False}
     if version is None:
         row["reason"] = f"{server.dist} is not installed here"

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.scenario._script import Disconnect, ReceiveScript, Request, Wait
+from harness.scenario import Disconnect, ReceiveScript, Request, Wait
 from harness.servers._recorder import RUN_HEADER
 
 #: Bytes declared but never sent when a script ends its body with ``+more`` before disconnecting.

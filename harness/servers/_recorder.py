@@ -14,8 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from harness.run._connection import Connection
-from harness.run._send import RecordingSend
+from harness.run import Connection, RecordingSend
 from harness.run.backends import Backend, Bounded
 
 #: Requests to this path are answered by the recorder itself: the client's "is the server up" check.
