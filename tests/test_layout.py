@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -232,8 +233,6 @@ def test_importing_the_real_server_package_starts_and_registers_nothing():
 
 def _plant(tmp_path: Path, files: dict[str, str]) -> list[Path]:
     """A copy of the package with ``files`` (relative to the root) replaced or added."""
-    import shutil
-
     shutil.copytree(PACKAGE, tmp_path / "harness", ignore=shutil.ignore_patterns("__pycache__"))
     for rel, text in files.items():
         (tmp_path / rel).write_text(text, encoding="utf-8")
@@ -272,3 +271,23 @@ def test_a_planted_name_in_all_that_does_not_resolve_is_caught():
     for name in harness.__all__:
         setattr(fake, name, getattr(harness, name))
     assert api_problems(fake) == ["BACKENDS listed twice", "planted_name does not resolve"]
+
+
+@pytest.mark.skipif(shutil.which("uv") is None, reason="needs uv to build and install the wheel")
+def test_the_installed_wheel_finds_the_catalogue_as_harness_scenarios_and_installs_no_scenarios_package(tmp_path):
+    def run(*cmd: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300, check=True)
+
+    run("uv", "build", "--wheel", "-q", "-o", str(tmp_path / "dist"), str(ROOT))
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    run("uv", "venv", "-q", "-p", sys.executable, str(tmp_path / "venv"))
+    python = str(tmp_path / "venv" / "bin" / "python")
+    run("uv", "pip", "install", "-q", "-p", python, str(wheel))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    installed = run(python, "-m", "harness", "list", cwd=elsewhere).stdout.splitlines()
+    checkout = run(sys.executable, "-m", "harness", "list").stdout.splitlines()
+    assert installed == checkout and len(installed) > 100
+    probe = "import importlib.util as u; print(u.find_spec('scenarios'), u.find_spec('harness.scenarios').origin)"
+    out = run(python, "-c", probe, cwd=elsewhere).stdout.split()
+    assert out[0] == "None" and out[1].endswith("site-packages/harness/scenarios/__init__.py")
