@@ -32,6 +32,52 @@ def test_what_counts_as_worse(before, after, verdict):
     assert judge(Counter(before), Counter(after))[0] == verdict
 
 
+def observed(**values):
+    return {k.replace("_", " "): set(v) for k, v in values.items()}
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "obs_before", "obs_after", "verdict", "why"),
+    [
+        # the planted regression of the fidelity issue: exception -> ok, but nothing reaches the client
+        (
+            {"exception": 5},
+            {"ok": 5},
+            observed(response={"partial"}),
+            observed(response={"none"}),
+            WORSE,
+            "response partial -> none",
+        ),
+        ({"ok": 5}, {"ok": 5}, observed(response={"complete"}), observed(response={"none"}), WORSE, "response"),
+        ({"ok": 5}, {"ok": 5}, observed(layers_skipped={0}), observed(layers_skipped={0, 3}), WORSE, "layers skipped"),
+        (
+            {"ok": 5},
+            {"ok": 5},
+            observed(background_task={"ran"}),
+            observed(background_task={"did not run"}),
+            WORSE,
+            "background task ran -> did not run",
+        ),
+        ({"ok": 5}, {"ok": 5}, observed(endpoint={"finished"}), observed(endpoint={"cancelled"}), WORSE, "endpoint"),
+        # better only when no observation got worse
+        (
+            {"no_response_returned": 5},
+            {"ok": 5},
+            observed(response={"none"}),
+            observed(response={"complete"}),
+            BETTER,
+            "response none -> complete",
+        ),
+        # same class, an observation moved for the better: a change, not a pass in silence
+        ({"ok": 5}, {"ok": 5}, observed(response={"partial"}), observed(response={"complete"}), CHANGED, "response"),
+        ({"ok": 5}, {"ok": 5}, observed(response={"complete"}), observed(response={"complete"}), SAME, ""),
+    ],
+)
+def test_a_cell_is_judged_on_what_the_app_did_not_only_on_its_class(before, after, obs_before, obs_after, verdict, why):
+    got, message = judge(Counter(before), Counter(after), obs_before, obs_after)
+    assert got == verdict and why in message, message
+
+
 def rec(version, scenario, outcome, repeat=0, **extra):
     return {
         "schema": 1,

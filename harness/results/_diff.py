@@ -1,8 +1,12 @@
 """The upgrade gate: the same selection on two Starlette versions, compared cell by cell.
 
-A cell is (scenario, backend, profile) and its value the set of outcomes of its repeats. A cell
-gets *worse* when it was ``ok`` and is not any more, when it becomes flaky, or when it starts to
-hang; that fails the gate. Anything else that changes is reported, and fails only with ``strict``.
+A cell is (scenario, backend, profile); its value is the set of outcomes of its repeats and what
+those runs observed (``_observations``: the response, the layers' code after ``call_next``, the
+endpoint, the background task). A cell gets *worse* when it was ``ok`` and is not any more, when it
+becomes flaky, when it starts to hang, or when any observation got worse, whatever its class did
+(``ok`` with no response at all is not better than an exception). It is *better* only when its
+class improves and no observation got worse. Worse fails the gate; any other change is reported,
+and fails only with ``strict``.
 """
 
 from __future__ import annotations
@@ -10,12 +14,13 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.results._observations import changed, observe, worse
 from harness.results._report import label
 from harness.results._repro import run_command
 
@@ -44,21 +49,30 @@ class CellDiff:
         return label(self.after) if self.after else "-"
 
 
-def _cells(records: Iterable[dict[str, Any]]) -> tuple[dict[Key, Counter[str]], dict[Key, dict[str, Any]], set[str]]:
-    counts: dict[Key, Counter[str]] = defaultdict(Counter)
-    example: dict[Key, dict[str, Any]] = {}
-    versions: set[str] = set()
+@dataclass
+class _Side:
+    """One side's cells: outcome counts, observations, and an example run (a bad one if any)."""
+
+    counts: dict[Key, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    observed: dict[Key, dict[str, set[Any]]] = field(default_factory=dict)
+    example: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    versions: set[str] = field(default_factory=set)
+
+
+def _cells(records: Iterable[dict[str, Any]]) -> _Side:
+    side = _Side()
     for r in records:
         key = (r["scenario"], r["backend"], r["profile"])
-        counts[key][r["outcome"]] += 1
-        versions.add(r["starlette"])
-        if key not in example or (r["outcome"] != "ok" and example[key]["outcome"] == "ok"):
-            example[key] = r
-    return counts, example, versions
+        side.counts[key][r["outcome"]] += 1
+        for name, value in observe(r).items():
+            side.observed.setdefault(key, {}).setdefault(name, set()).add(value)
+        side.versions.add(r["starlette"])
+        if key not in side.example or (r["outcome"] != "ok" and side.example[key]["outcome"] == "ok"):
+            side.example[key] = r
+    return side
 
 
-def judge(before: Counter[str], after: Counter[str]) -> tuple[str, str]:
-    b, a = set(before), set(after)
+def _judge_class(b: set[str], a: set[str]) -> tuple[str, str]:
     if b == a:
         return SAME, ""
     if b == {"ok"}:
@@ -72,24 +86,45 @@ def judge(before: Counter[str], after: Counter[str]) -> tuple[str, str]:
     return CHANGED, "outcome changed"
 
 
+def judge(
+    before: Counter[str],
+    after: Counter[str],
+    before_observed: Mapping[str, set[Any]] | None = None,
+    after_observed: Mapping[str, set[Any]] | None = None,
+) -> tuple[str, str]:
+    """The verdict on one cell and why, naming the observation that moved."""
+    verdict, why = _judge_class(set(before), set(after))
+    b_obs, a_obs = before_observed or {}, after_observed or {}
+    got_worse = worse(b_obs, a_obs)
+    if verdict == WORSE:
+        return WORSE, "; ".join([why, *got_worse])
+    if got_worse:
+        return WORSE, "; ".join(got_worse) + (f" (although {why})" if why else "")
+    moved = changed(b_obs, a_obs)
+    if verdict == SAME and moved:
+        return CHANGED, "; ".join(moved)
+    if verdict != SAME and moved:
+        return verdict, "; ".join([why, *moved])
+    return verdict, why
+
+
 def compare(before: Iterable[dict[str, Any]], after: Iterable[dict[str, Any]]) -> tuple[list[CellDiff], str, str]:
-    b_counts, _, b_versions = _cells(before)
-    a_counts, a_example, a_versions = _cells(after)
-    if not b_counts or not a_counts:
+    old, new = _cells(before), _cells(after)
+    if not old.counts or not new.counts:
         raise HarnessError("the gate needs runs on both sides; one of the result sets is empty")
     diffs = []
-    for key in sorted(set(b_counts) | set(a_counts)):
-        b, a = b_counts.get(key), a_counts.get(key)
+    for key in sorted(set(old.counts) | set(new.counts)):
+        b, a = old.counts.get(key), new.counts.get(key)
         if b is None:
             verdict, why = ADDED, "only in the candidate"
         elif a is None:
             verdict, why = REMOVED, "only in the baseline"
         else:
-            verdict, why = judge(b, a)
-        example = a_example.get(key)
+            verdict, why = judge(b, a, old.observed.get(key), new.observed.get(key))
+        example = new.example.get(key)
         repro = run_command(example) if example is not None else ""
         diffs.append(CellDiff(*key, b, a, verdict, why, repro))
-    return diffs, ", ".join(sorted(b_versions)), ", ".join(sorted(a_versions))
+    return diffs, ", ".join(sorted(old.versions)), ", ".join(sorted(new.versions))
 
 
 def failing(diffs: Sequence[CellDiff], strict: bool) -> list[CellDiff]:

@@ -7,6 +7,7 @@ have (one of Starlette's own middlewares) makes the run ``not_applicable`` rathe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,6 +15,7 @@ from typing import Any
 
 from harness.errors import LayerUnavailable, UsageError
 from harness.scenario import _compat
+from harness.scenario._trace import Boundary, Dispatch, EndpointBoundary, StackTrace, traced_dispatch
 
 MAX_DEPTH = 32
 
@@ -60,11 +62,24 @@ def _compress(layers: tuple[str, ...]) -> str:
     return ",".join(out) or "none"
 
 
-def build_stack(spec: StackSpec, inner: Any) -> Any:
-    app = inner
-    for kind in reversed(spec.layers):
-        app = LAYERS[kind][1](app)
+def build_stack(spec: StackSpec, inner: Any, trace: StackTrace | None = None) -> Any:
+    """The app: ``inner`` under the spec's layers. With ``trace``, every layer is recorded (see
+    ``_trace``); without, the stack is exactly the layers, nothing around them."""
+    if trace is None:
+        app = inner
+        for kind in reversed(spec.layers):
+            app = LAYERS[kind][1](app, _same)
+        return app
+    layers = [trace.add(kind, kind in DISPATCHING) for kind in spec.layers]
+    app = EndpointBoundary(inner, trace)
+    for layer in reversed(layers):
+        wrap = functools.partial(traced_dispatch, layer=layer, trace=trace)
+        app = Boundary(LAYERS[layer.kind][1](app, wrap), layer, trace)
     return app
+
+
+def _same(dispatch: Dispatch) -> Dispatch:
+    return dispatch
 
 
 # --- layers --------------------------------------------------------------------------------------
@@ -89,9 +104,13 @@ async def _rebuild_body(request: Any, call_next: Any) -> Any:
     return r.Response(body, status_code=response.status_code, headers=headers)
 
 
-def _base(dispatch: Callable[..., Any]) -> Callable[[Any], Any]:
-    def make(app: Any) -> Any:
-        return _compat.base_http_middleware()(app, dispatch=dispatch)
+#: Builds one layer around ``app``; ``wrap`` decorates a dispatch the harness wrote (for the trace).
+Make = Callable[[Any, Callable[[Dispatch], Dispatch]], Any]
+
+
+def _base(dispatch: Dispatch) -> Make:
+    def make(app: Any, wrap: Callable[[Dispatch], Dispatch]) -> Any:
+        return _compat.base_http_middleware()(app, dispatch=wrap(dispatch))
 
     return make
 
@@ -99,21 +118,21 @@ def _base(dispatch: Callable[..., Any]) -> Callable[[Any], Any]:
 class _AsgiPassThrough:
     """A pure ASGI middleware: the control that never adds a task or a stream."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, wrap: Callable[[Dispatch], Dispatch] | None = None) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
 
 
-def _decorator(app: Any) -> Any:
+def _decorator(app: Any, wrap: Callable[[Dispatch], Dispatch]) -> Any:
     outer = _compat.starlette_app(app)
-    _compat.add_http_middleware(outer, _pass_through)
+    _compat.add_http_middleware(outer, wrap(_pass_through))
     return outer
 
 
-def _starlette_own(kind: str) -> Callable[[Any], Any]:
-    def make(app: Any) -> Any:
+def _starlette_own(kind: str) -> Make:
+    def make(app: Any, wrap: Callable[[Dispatch], Dispatch]) -> Any:
         factory = _compat.starlette_middleware(kind)
         if factory is None:
             raise LayerUnavailable(f"this Starlette has no {kind} middleware")
@@ -123,7 +142,7 @@ def _starlette_own(kind: str) -> Callable[[Any], Any]:
 
 
 #: kind -> (one-line description, factory taking the inner app)
-LAYERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+LAYERS: dict[str, tuple[str, Make]] = {
     "base": ("BaseHTTPMiddleware that returns await call_next(request)", _base(_pass_through)),
     "base-body": ("BaseHTTPMiddleware that reads await request.body() before call_next", _base(_read_body_first)),
     "base-rebuild": (
@@ -138,3 +157,6 @@ LAYERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "errors": ("Starlette's ServerErrorMiddleware", _starlette_own("errors")),
     "exceptions": ("Starlette's ExceptionMiddleware", _starlette_own("exceptions")),
 }
+
+#: The kinds whose ``dispatch`` the harness writes: the BaseHTTPMiddleware layers it can trace.
+DISPATCHING = frozenset({"base", "base-body", "base-rebuild", "decorator"})
