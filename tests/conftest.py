@@ -7,6 +7,7 @@ cell: "slow" endpoints and deadlocks cost no wall-clock time.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -19,6 +20,10 @@ from harness.results import format_counts
 from harness.run.backends import Backend, VirtualTimeLoop, get_backend
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# This session's real servers carry this scope in their token, so the tests that check "no server
+# left running" count only their own, not those of another test run on the same machine.
+os.environ.setdefault("HARNESS_SERVER_SCOPE", f"pytest-{os.getpid()}-")
 
 
 def run_harness(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

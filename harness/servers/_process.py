@@ -32,6 +32,9 @@ from harness.servers._recorder import READY_PATH
 ROOT = PROJECT_ROOT
 #: Every server process carries this variable, with a value unique to it: tests find leftovers by it.
 TOKEN_VAR = "HARNESS_SERVER_TOKEN"
+#: Set by whoever wants to find its own servers among others' (a test session, a CI step): every
+#: server's token starts with it, and ``running_servers()`` looks only for those.
+SCOPE_VAR = "HARNESS_SERVER_SCOPE"
 _RUNNING: set[ServerProcess] = set()
 _EXIT_HOOK = False
 
@@ -53,7 +56,7 @@ class ServerProcess:
         self.log_path = log_path
         self.python = python
         self.startup_timeout = startup_timeout
-        self.token = uuid.uuid4().hex
+        self.token = _scope() + uuid.uuid4().hex
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self._records_fd = -1
@@ -183,8 +186,9 @@ class ServerProcess:
 
 
 def running_servers() -> list[int]:
-    """Every process on this machine started by a ``ServerProcess`` (each carries ``TOKEN_VAR``):
-    how the tests and CI show that nothing was left running."""
+    """Every process on this machine started by a ``ServerProcess`` (each carries ``TOKEN_VAR``) in
+    this scope (``SCOPE_VAR``, when set): how the tests and CI show that nothing was left running,
+    without counting another session's servers."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -193,7 +197,7 @@ def running_servers() -> list[int]:
             environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if f"{TOKEN_VAR}=".encode() in environ:
+        if f"{TOKEN_VAR}={_scope()}".encode() in environ:
             pids.append(int(entry.name))
     return pids
 
@@ -206,6 +210,10 @@ def _track(server: ServerProcess) -> None:
         atexit.register(stop_all)
         _EXIT_HOOK = True
     _RUNNING.add(server)
+
+
+def _scope() -> str:
+    return os.environ.get(SCOPE_VAR, "")
 
 
 def stop_all() -> None:
