@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
 
@@ -27,6 +27,9 @@ from harness.results import format_counts, nox_command
 from harness.results._report import outcome_set
 from harness.results._store import DONE, Store
 from harness.scenario._spec import load_catalogue, select
+
+if TYPE_CHECKING:
+    import nox
 
 
 def gate_parser() -> argparse.ArgumentParser:
@@ -118,7 +121,7 @@ class UpgradeRunner:
         return list(self.store.records(cell.id))
 
 
-def gate_session(session: Any) -> None:
+def gate_session(session: nox.Session) -> None:
     from harness.results._diff import compare, publish
 
     try:
@@ -138,7 +141,7 @@ def gate_session(session: Any) -> None:
         session.error(f"the gate fails: cells got worse from {o.old} to {o.new} (see the table above)")
 
 
-def bisect_session(session: Any) -> None:
+def bisect_session(session: nox.Session) -> None:
     try:
         o = bisect_parser().parse_args(session.posargs)
         if not o.scenario and not o.app:

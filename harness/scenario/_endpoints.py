@@ -211,7 +211,8 @@ def _poll_disconnect(backend: Loop, probe: EndpointState) -> Any:
 def _request_cls() -> type:
     from starlette.requests import Request
 
-    return Request
+    cls: type = Request
+    return cls
 
 
 #: name -> (one-line description, factory)
