@@ -20,6 +20,7 @@ from harness.run._outcome import (
     PROTOCOL_ERROR,
     SCHEMA_VERSION,
     ExceptionInfo,
+    Outcome,
     RunRecord,
     classify,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "Drive",
     "ExceptionInfo",
     "Job",
+    "Outcome",
     "RecordingSend",
     "RunConfig",
     "RunRecord",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.run._outcome import ExceptionInfo, classify
+from harness.run._outcome import ExceptionInfo, Outcome, classify
 from harness.run.backends import Backend
 
 
@@ -70,7 +70,7 @@ class Connection:
 
     def classify(
         self, exc: BaseException | None, timed_out: bool, hang_detail: Callable[[], str]
-    ) -> tuple[str, str, ExceptionInfo | None]:
+    ) -> tuple[Outcome, str, ExceptionInfo | None]:
         """The run's outcome from what this connection saw and how the app ended."""
         return classify(
             exc=exc,

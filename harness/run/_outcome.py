@@ -12,15 +12,19 @@ import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Literal
 
-OK = "ok"
-NO_RESPONSE = "no_response_returned"
-EXCEPTION = "exception"
-HANG = "hang"
-PROTOCOL_ERROR = "protocol_error"
-NOT_APPLICABLE = "not_applicable"
-OUTCOMES = (OK, NO_RESPONSE, EXCEPTION, HANG, PROTOCOL_ERROR, NOT_APPLICABLE)
+#: The outcome classes, spelled as the results files write them.
+Outcome = Literal["ok", "no_response_returned", "exception", "hang", "protocol_error", "not_applicable"]
+
+OK: Final = "ok"
+NO_RESPONSE: Final = "no_response_returned"
+EXCEPTION: Final = "exception"
+HANG: Final = "hang"
+PROTOCOL_ERROR: Final = "protocol_error"
+NOT_APPLICABLE: Final = "not_applicable"
+#: Every class, in the order the classifier decides them (and counts are written in).
+OUTCOMES: tuple[Outcome, ...] = (OK, NO_RESPONSE, EXCEPTION, HANG, PROTOCOL_ERROR, NOT_APPLICABLE)
 
 NO_RESPONSE_MESSAGE = "No response returned."
 SCHEMA_VERSION = 1
@@ -111,7 +115,7 @@ def classify(
     complete_response: bool,
     sent_types: list[str],
     hang_detail: Callable[[], str] = lambda: "",
-) -> tuple[str, str, ExceptionInfo | None]:
+) -> tuple[Outcome, str, ExceptionInfo | None]:
     """Decide the outcome class, with a one-line detail.
 
     "No response returned." wins over everything (it is the bug under study, whatever else went
@@ -150,7 +154,7 @@ class RunRecord:
     profile: str
     seed: int | None
     repeat: int
-    outcome: str
+    outcome: Outcome
     detail: str
     sent: list[dict[str, Any]] = field(default_factory=list)
     receive_calls: list[str] = field(default_factory=list)
