@@ -6,7 +6,7 @@ the run. ``_jobs`` expands a selection into runs and executes many of them in on
 loop per backend (``backends/``: one private module per loop behind one interface).
 """
 
-from harness.run._connection import Connection, SentMessage
+from harness.run._connection import Connection, ObservedFields, SentMessage, SentMessageJSON
 from harness.run._driver import Bounds, Drive, drive, make_scope
 from harness.run._jobs import Job, RunConfig, base_fields, environment, plan, run_job, run_jobs, run_one
 from harness.run._outcome import (
@@ -20,6 +20,7 @@ from harness.run._outcome import (
     PROTOCOL_ERROR,
     SCHEMA_VERSION,
     ExceptionInfo,
+    ExceptionInfoJSON,
     Outcome,
     RunRecord,
     classify,
@@ -45,13 +46,16 @@ __all__ = [
     "Connection",
     "Drive",
     "ExceptionInfo",
+    "ExceptionInfoJSON",
     "Job",
+    "ObservedFields",
     "Outcome",
     "RecordingSend",
     "RunConfig",
     "RunRecord",
     "ScriptedReceive",
     "SentMessage",
+    "SentMessageJSON",
     "backend_available",
     "base_fields",
     "classify",

@@ -12,7 +12,11 @@ import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
+
+if TYPE_CHECKING:  # annotations only: _connection imports this module
+    from harness.run._connection import SentMessageJSON
+    from harness.scenario._endpoints import EndpointStateJSON
 
 #: The outcome classes, spelled as the results files write them.
 Outcome = Literal["ok", "no_response_returned", "exception", "hang", "protocol_error", "not_applicable"]
@@ -70,6 +74,23 @@ def where_raised(exc: BaseException) -> str:
     return f"{path}:{frame.f_code.co_name}:{lineno}"
 
 
+class _ExceptionInfoJSONBase(TypedDict):
+    type: str
+    message: str
+    where: str
+
+
+class ExceptionInfoJSON(_ExceptionInfoJSONBase, total=False):
+    """``ExceptionInfo.to_json()``: the wrapping and the other leaves only when there are any."""
+
+    wrapped_in: list[str]
+    others: list[str]
+
+
+class NoEndpoint(TypedDict):
+    """A record's ``endpoint`` when the run never built one (``{}``: not applicable here)."""
+
+
 @dataclass
 class ExceptionInfo:
     type: str
@@ -78,8 +99,8 @@ class ExceptionInfo:
     wrapped_in: list[str] = field(default_factory=list)
     others: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"type": self.type, "message": self.message, "where": self.where}
+    def to_json(self) -> ExceptionInfoJSON:
+        data: ExceptionInfoJSON = {"type": self.type, "message": self.message, "where": self.where}
         if self.wrapped_in:
             data["wrapped_in"] = self.wrapped_in
         if self.others:
@@ -156,13 +177,13 @@ class RunRecord:
     repeat: int
     outcome: Outcome
     detail: str
-    sent: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[SentMessageJSON] = field(default_factory=list)
     receive_calls: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     complete_response: bool = False
     sent_after_disconnect: int = 0
-    endpoint: dict[str, Any] = field(default_factory=dict)
-    exception: dict[str, Any] | None = None
+    endpoint: EndpointStateJSON | NoEndpoint = field(default_factory=NoEndpoint)
+    exception: ExceptionInfoJSON | None = None
     violations: list[str] = field(default_factory=list)
     #: What the event loop logged during the run (e.g. asyncio's "Task exception was never retrieved").
     loop_errors: list[str] = field(default_factory=list)

@@ -8,7 +8,7 @@ differ. Nothing here runs an event loop: that is ``harness.run``.
 """
 
 from harness.scenario._compat import dist_version, starlette_version, supports_trio
-from harness.scenario._endpoints import ENDPOINTS, EndpointError, EndpointState, Loop, build_endpoint
+from harness.scenario._endpoints import ENDPOINTS, EndpointError, EndpointState, EndpointStateJSON, Loop, build_endpoint
 from harness.scenario._profiles import DEFAULT_PROFILES, PROFILES, ServerProfile, get_profile
 from harness.scenario._script import Disconnect, ReceiveScript, Request, Step, Wait, WaitUntil, parse_script
 from harness.scenario._spec import Scenario, app_scenarios, load_catalogue, select, sweep
@@ -26,6 +26,7 @@ __all__ = [
     "Disconnect",
     "EndpointError",
     "EndpointState",
+    "EndpointStateJSON",
     "Loop",
     "ReceiveScript",
     "Request",

@@ -11,7 +11,7 @@ server must see what production would show it, and its log is part of the eviden
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from harness.run._connection import Connection
@@ -26,7 +26,7 @@ RUN_HEADER = b"x-harness-run"
 class Observed(Protocol):
     """What an app reports about itself beside the messages (an endpoint probe, a probe case)."""
 
-    def to_json(self) -> dict[str, Any]: ...
+    def to_json(self) -> Mapping[str, Any]: ...
 
 
 #: Builds a fresh app for one request, with the object that observes it.
