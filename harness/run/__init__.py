@@ -8,7 +8,18 @@ loop per backend (``backends/``: one private module per loop behind one interfac
 
 from harness.run._connection import Connection, ObservedFields, SentMessage, SentMessageJSON
 from harness.run._driver import Bounds, Drive, drive, make_scope
-from harness.run._jobs import Job, RunConfig, base_fields, environment, plan, run_job, run_jobs, run_one
+from harness.run._jobs import (
+    BaseFields,
+    Environment,
+    Job,
+    RunConfig,
+    base_fields,
+    environment,
+    plan,
+    run_job,
+    run_jobs,
+    run_one,
+)
 from harness.run._outcome import (
     EXCEPTION,
     HANG,
@@ -41,10 +52,12 @@ __all__ = [
     "PROTOCOL_ERROR",
     "SCHEMA_VERSION",
     "Backend",
+    "BaseFields",
     "Bounded",
     "Bounds",
     "Connection",
     "Drive",
+    "Environment",
     "ExceptionInfo",
     "ExceptionInfoJSON",
     "Job",

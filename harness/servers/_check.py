@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 from harness import defaults, options
 from harness.errors import ServerStartError, UsageError
 from harness.results import DISAGREE, NO_DATA, format_counts, serve_check_command, verdict
-from harness.run._jobs import Job, RunConfig, base_fields, environment, plan, run_jobs
+from harness.run._jobs import Environment, Job, RunConfig, base_fields, environment, plan, run_jobs
 from harness.run._outcome import NOT_APPLICABLE, SCHEMA_VERSION
 from harness.scenario import _compat as _compat
 from harness.scenario._spec import Scenario
@@ -118,7 +118,7 @@ def _real_runs(
     server: str,
     profile: str,
     server_version: str,
-    env: dict[str, Any],
+    env: Environment,
     config: CheckConfig,
 ) -> dict[str, Any]:
     script = scenario.parsed_script()
