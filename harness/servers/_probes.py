@@ -19,6 +19,7 @@ from typing import Any
 
 from harness import defaults
 from harness.errors import ServerStartError
+from harness.run.backends import Backend
 from harness.scenario import _compat as _compat
 from harness.scenario._profiles import ServerProfile, get_profile
 from harness.scenario._script import parse_script
@@ -45,7 +46,7 @@ class Observations:
 
 
 class _ProbeIO:
-    def __init__(self, backend: Any, obs: Observations) -> None:
+    def __init__(self, backend: Backend, obs: Observations) -> None:
         self.backend = backend
         self.obs = obs
 
@@ -133,7 +134,7 @@ CASES = (
 _BY_PATH = {f"/probe/{c.name}": c for c in CASES}
 
 
-def probe_factory(backend: Any) -> AppFactory:
+def probe_factory(backend: Backend) -> AppFactory:
     """The recorder's app factory in probe mode: the path picks the case."""
 
     def make(scope: dict[str, Any]) -> tuple[Any, Observations]:

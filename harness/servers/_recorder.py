@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from harness.run._connection import Connection
 from harness.run._send import RecordingSend
-from harness.run.backends import Backend, Bounded
+from harness.run.backends import Backend, Bounded, Event
 
 #: Requests to this path are answered by the recorder itself: the client's "is the server up" check.
 READY_PATH = "/__harness_ready"
@@ -55,7 +55,7 @@ class ScaledBackend(Backend):
     async def wait_all_tasks_blocked(self) -> None:
         await self._inner.wait_all_tasks_blocked()
 
-    def event(self) -> Any:
+    def event(self) -> Event:
         return self._inner.event()
 
     def is_cancellation(self, exc: BaseException) -> bool:

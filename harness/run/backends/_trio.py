@@ -6,7 +6,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from harness.run.backends._base import AppResult, Backend, Bounded, only_cancellations
+from harness.run.backends._base import AppResult, Backend, Bounded, Event, only_cancellations
 
 
 def seed_trio_scheduler(seed: int) -> None:
@@ -69,10 +69,11 @@ class TrioBackend(Backend):
 
         await trio.sleep(seconds)
 
-    def event(self) -> Any:
+    def event(self) -> Event:
         import trio
 
-        return trio.Event()
+        event: Event = trio.Event()
+        return event
 
     async def supervise(
         self,
