@@ -80,6 +80,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    """ruff, and mypy --strict on harness/ (configured in pyproject.toml; mypy follows the imports installed)."""
+    session.install("ruff", "mypy", "packaging", "rich", "nox", "tomli")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("mypy")

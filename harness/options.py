@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from harness import defaults
 from harness.errors import UsageError
@@ -107,11 +107,13 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}" if self.prog.startswith("nox") else message)
 
 
+_P = TypeVar("_P", bound=argparse.ArgumentParser)
+
 #: An option a command takes: its registry name, or (name, overrides of its argparse keywords).
 Use = str | tuple[str, Mapping[str, Any]]
 
 
-def add_options(parser: argparse.ArgumentParser, uses: Sequence[Use]) -> argparse.ArgumentParser:
+def add_options(parser: _P, uses: Sequence[Use]) -> _P:
     for use in uses:
         name, overrides = (use, {}) if isinstance(use, str) else use
         OPTIONS[name].add_to(parser, **overrides)
@@ -120,7 +122,7 @@ def add_options(parser: argparse.ArgumentParser, uses: Sequence[Use]) -> argpars
 
 def parser(prog: str, uses: Sequence[Use], *, description: str | None = None, help: bool = True) -> Parser:
     """A parser for one command or nox session, from the registry."""
-    return add_options(Parser(prog=prog, description=description, add_help=help), uses)  # type: ignore[return-value]
+    return add_options(Parser(prog=prog, description=description, add_help=help), uses)
 
 
 def csv_values(values: Sequence[str] | None) -> list[str]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
 from harness.errors import ScriptError
-from harness.scenario import Disconnect, Request, Wait, parse_script
+from harness.scenario import WAIT_CONDITIONS, Disconnect, Request, Wait, WaitUntil, parse_script
 
 
 def test_the_pr_test_script_is_a_request_then_a_disconnect():
@@ -19,6 +21,10 @@ def test_bodies_chunks_and_waits_parse_and_print_back_the_same():
     assert script.steps[3] == Wait("checkpoints", 3)
     assert script.body == b"helloworld"
     assert str(script) == text
+
+
+def test_the_wait_literal_is_checkpoints_and_the_wait_conditions():
+    assert get_args(WaitUntil) == ("checkpoints", *WAIT_CONDITIONS)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import get_args
 
 from harness.matrix import Cell
 from harness.results import (
@@ -21,12 +22,17 @@ from harness.results import (
     write_atomic,
     write_baseline,
 )
+from harness.run import OUTCOMES, Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_cell(version: str, python: str = "3.11") -> Cell:
     return Cell(version, python, "pinned", (f"starlette=={version}", "packaging"))
+
+
+def test_the_outcome_literal_names_every_outcome_class_in_order():
+    assert get_args(Outcome) == OUTCOMES
 
 
 def test_a_cell_is_fresh_only_with_the_same_pins_and_selection(tmp_path):

@@ -188,7 +188,8 @@ def read(path: Path | str) -> dict[str, Any]:
     """The file as TOML, or a one-line error naming it."""
     file = str(path)
     try:
-        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        data: dict[str, Any] = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        return data
     except FileNotFoundError:
         raise ConfigError(file, "-", "file not found; run from the project root or pass --matrix FILE") from None
     except tomllib.TOMLDecodeError as e:

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from packaging.version import InvalidVersion, Version
 
@@ -32,6 +33,14 @@ class Release:
     requires_python: str | None = None
 
 
+class _Entry(TypedDict):
+    """One release in the cache file: what ``_compact`` keeps of the index's answer."""
+
+    uploaded: str
+    yanked: bool
+    requires_python: str | None
+
+
 def _fetch(package: str, timeout: float) -> dict[str, object]:
     url = f"{INDEX_URL.rstrip('/')}/{package}/json"
     try:
@@ -42,9 +51,9 @@ def _fetch(package: str, timeout: float) -> dict[str, object]:
         raise IndexUnavailable(f"cannot read {url} ({e}); pass --offline to use the cached list") from None
 
 
-def _compact(data: dict[str, object]) -> dict[str, dict[str, object]]:
+def _compact(data: dict[str, object]) -> dict[str, _Entry]:
     """Keep what the matrix needs of each release: upload time, yanked, Requires-Python."""
-    out: dict[str, dict[str, object]] = {}
+    out: dict[str, _Entry] = {}
     releases = data.get("releases", {})
     assert isinstance(releases, dict)
     for text, files in releases.items():
@@ -58,14 +67,14 @@ def _compact(data: dict[str, object]) -> dict[str, dict[str, object]]:
     return out
 
 
-def _parse(compact: dict[str, dict[str, object]]) -> list[Release]:
+def _parse(compact: dict[str, _Entry]) -> list[Release]:
     out = []
     for text, info in compact.items():
         try:
             version = Version(text)
         except InvalidVersion:
             continue
-        out.append(Release(version, str(info["uploaded"]), bool(info["yanked"]), info.get("requires_python")))  # type: ignore[arg-type]
+        out.append(Release(version, str(info["uploaded"]), bool(info["yanked"]), info.get("requires_python")))
     return sorted(out, key=lambda r: r.version)
 
 

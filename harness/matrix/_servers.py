@@ -210,10 +210,10 @@ def _run_env(
         proc = subprocess.Popen(
             cmd, cwd=cellrun.ROOT, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True
         )
+    assert proc.stdout is not None
     timer = threading.Timer(budget, lambda: os.killpg(proc.pid, signal.SIGKILL))
     timer.start()
     try:
-        assert proc.stdout is not None
         for line in proc.stdout:
             session.log(line.rstrip())
         proc.wait()
@@ -229,7 +229,8 @@ def _run_env(
         lines = errors.read_text(errors="replace").strip().splitlines() or ["no output"]
         session.warn(f"{env.id}: serve-check failed: {lines[-1]}")
         return None
-    return json.loads(out.read_text())
+    result: dict[str, Any] = json.loads(out.read_text())  # serve-check's --out: {"cells": [...], "probes": [...]}
+    return result
 
 
 def _failed(cell: Cell, server: str, scenario: str, status: str, reason: str) -> dict[str, Any]:

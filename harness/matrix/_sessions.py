@@ -17,7 +17,7 @@ from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness import defaults, options
 from harness.errors import HarnessError, IndexUnavailable, UsageError
@@ -28,6 +28,11 @@ from harness.matrix._config import MatrixConfig, load
 from harness.matrix._interpreters import find_python
 from harness.results import DONE, SKIPPED, Store, format_counts
 from harness.scenario import load_catalogue, select
+
+if TYPE_CHECKING:
+    import nox
+
+    from harness.results import CellInfo
 
 
 def options_parser() -> argparse.ArgumentParser:
@@ -115,7 +120,7 @@ class MatrixRun:
         """(python, cell, id, tags) per cell; python False where no interpreter was found."""
         if self.error is not None:
             return [(False, None, "error", [])]
-        out = []
+        out: list[tuple[str | bool, Cell | None, str, list[str]]] = []
         for cell in self.cells:
             python = find_python(cell.python) or False
             out.append((python, cell, f"starlette='{cell.id}'", list(cell.tags)))
@@ -123,7 +128,7 @@ class MatrixRun:
 
     # --- one cell ------------------------------------------------------------------------------
 
-    def cell_session(self, session: Any, cell: Cell | None) -> None:
+    def cell_session(self, session: nox.Session, cell: Cell | None) -> None:
         if self.error is not None or cell is None:
             session.error(self.error or "no cell")
         assert self.selection is not None
@@ -219,7 +224,7 @@ def failed(statuses: dict[str, str]) -> list[str]:
     return [cid for cid, s in statuses.items() if s not in (DONE, SKIPPED)]
 
 
-def cell_infos(cells: list[Cell], store: Store) -> list[Any]:
+def cell_infos(cells: list[Cell], store: Store) -> list[CellInfo]:
     """The report's view of each cell of this matrix that has run (or tried to)."""
     from harness.results import CellInfo, exact_requirements
 
@@ -258,7 +263,7 @@ def write_report(run: MatrixRun) -> list[Path]:
     return build(infos, records).write(run.store.root)
 
 
-def report_session(run: MatrixRun, session: Any) -> None:
+def report_session(run: MatrixRun, session: nox.Session) -> None:
     if run.error is not None:
         session.error(run.error)
     statuses = run.wait()
@@ -271,7 +276,7 @@ def report_session(run: MatrixRun, session: Any) -> None:
         session.warn(f"{len(bad)} cell(s) did not finish: {', '.join(bad)} (see the Cells table of the report)")
 
 
-def baseline_session(run: MatrixRun, session: Any) -> None:
+def baseline_session(run: MatrixRun, session: nox.Session) -> None:
     """Write tests/baseline.json from the results of the current matrix (all cells must be done)."""
     from harness.results import BASELINE_PATH, baseline_from_report, build, write_baseline
 

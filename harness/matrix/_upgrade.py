@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
 
@@ -25,6 +25,9 @@ from harness.matrix._config import MatrixConfig, load
 from harness.matrix._envs import ensure_env
 from harness.results import DONE, Store, format_counts, nox_command, outcome_set
 from harness.scenario import load_catalogue, select
+
+if TYPE_CHECKING:
+    import nox
 
 
 def gate_parser() -> argparse.ArgumentParser:
@@ -116,7 +119,7 @@ class UpgradeRunner:
         return list(self.store.records(cell.id))
 
 
-def gate_session(session: Any) -> None:
+def gate_session(session: nox.Session) -> None:
     from harness.results import compare, publish
 
     try:
@@ -136,7 +139,7 @@ def gate_session(session: Any) -> None:
         session.error(f"the gate fails: cells got worse from {o.old} to {o.new} (see the table above)")
 
 
-def bisect_session(session: Any) -> None:
+def bisect_session(session: nox.Session) -> None:
     try:
         o = bisect_parser().parse_args(session.posargs)
         if not o.scenario and not o.app:

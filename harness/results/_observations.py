@@ -72,7 +72,7 @@ def collect(records: Iterable[Mapping[str, Any]]) -> dict[str, set[Any]]:
 
 def _worst(key: str, values: set[Any]) -> int | None:
     if key == "layers skipped":
-        return max(values)
+        return max(int(v) for v in values)
     ranks = RANKS.get(key, ())
     positions = [ranks.index(v) for v in values if v in ranks]
     return max(positions) if positions else None

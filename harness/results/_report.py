@@ -13,7 +13,7 @@ import html
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -325,7 +325,8 @@ t.addEventListener("click", e => {{
 def load_agreement(folder: Path) -> dict[str, Any] | None:
     """``nox -s servers``'s summary, when it has been run into the same results folder."""
     try:
-        return json.loads((folder / "agreement.json").read_text())
+        agreement: dict[str, Any] = json.loads((folder / "agreement.json").read_text())  # written by nox -s servers
+        return agreement
     except (OSError, ValueError):
         return None
 
@@ -366,7 +367,7 @@ def agreement_html(agreement: dict[str, Any] | None) -> str:
 <h3>Profile probes</h3><table class="t"><tr><th>server</th><th>profile</th><th>result</th></tr>{probes}</table>"""
 
 
-def build(cells: Sequence[CellInfo], records_by_cell: dict[str, Iterable[dict[str, Any]]]) -> Report:
+def build(cells: Sequence[CellInfo], records_by_cell: Mapping[str, Iterable[dict[str, Any]]]) -> Report:
     """Fold records into rows; a cell that did not run marks every row it would have had."""
     ordered = sorted(cells, key=_cell_order)
     rows: dict[RowKey, Row] = {}

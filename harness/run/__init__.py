@@ -6,9 +6,20 @@ the run. ``_jobs`` expands a selection into runs and executes many of them in on
 loop per backend (``backends/``: one private module per loop behind one interface).
 """
 
-from harness.run._connection import Connection, SentMessage
+from harness.run._connection import Connection, ObservedFields, SentMessage
 from harness.run._driver import Bounds, Drive, drive, make_scope
-from harness.run._jobs import Job, RunConfig, base_fields, environment, plan, run_job, run_jobs, run_one
+from harness.run._jobs import (
+    BaseFields,
+    Environment,
+    Job,
+    RunConfig,
+    base_fields,
+    environment,
+    plan,
+    run_job,
+    run_jobs,
+    run_one,
+)
 from harness.run._outcome import (
     EXCEPTION,
     HANG,
@@ -20,7 +31,10 @@ from harness.run._outcome import (
     PROTOCOL_ERROR,
     SCHEMA_VERSION,
     ExceptionInfo,
+    ExceptionInfoJSON,
+    Outcome,
     RunRecord,
+    SentMessageJSON,
     classify,
 )
 from harness.run._receive import ScriptedReceive
@@ -39,17 +53,23 @@ __all__ = [
     "PROTOCOL_ERROR",
     "SCHEMA_VERSION",
     "Backend",
+    "BaseFields",
     "Bounded",
     "Bounds",
     "Connection",
     "Drive",
+    "Environment",
     "ExceptionInfo",
+    "ExceptionInfoJSON",
     "Job",
+    "ObservedFields",
+    "Outcome",
     "RecordingSend",
     "RunConfig",
     "RunRecord",
     "ScriptedReceive",
     "SentMessage",
+    "SentMessageJSON",
     "backend_available",
     "base_fields",
     "classify",

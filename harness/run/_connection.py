@@ -9,10 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
-from harness.run._outcome import ExceptionInfo, classify
+from harness.run._outcome import ExceptionInfo, Outcome, SentMessageJSON, classify
 from harness.run.backends import Backend
+
+
+class ObservedFields(TypedDict):
+    """``Connection.observed()``: the fields of a run's record that the connection fills in."""
+
+    sent: list[SentMessageJSON]
+    receive_calls: list[str]
+    complete_response: bool
+    sent_after_disconnect: int
+    violations: list[str]
 
 
 @dataclass
@@ -24,8 +34,8 @@ class SentMessage:
     body_len: int = 0
     more_body: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"type": self.type}
+    def to_json(self) -> SentMessageJSON:
+        data: SentMessageJSON = {"type": self.type}
         if self.status is not None:
             data["status"] = self.status
         if self.type == "http.response.body":
@@ -58,7 +68,7 @@ class Connection:
         event, self.changed = self.changed, self.backend.event()
         event.set()
 
-    def observed(self) -> dict[str, Any]:
+    def observed(self) -> ObservedFields:
         """The record fields this connection saw (the results schema's names), for any run."""
         return {
             "sent": [m.to_json() for m in self.sent],
@@ -70,7 +80,7 @@ class Connection:
 
     def classify(
         self, exc: BaseException | None, timed_out: bool, hang_detail: Callable[[], str]
-    ) -> tuple[str, str, ExceptionInfo | None]:
+    ) -> tuple[Outcome, str, ExceptionInfo | None]:
         """The run's outcome from what this connection saw and how the app ended."""
         return classify(
             exc=exc,

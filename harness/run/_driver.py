@@ -14,7 +14,7 @@ from typing import Any
 
 from harness import defaults
 from harness.run._connection import Connection
-from harness.run._outcome import ExceptionInfo
+from harness.run._outcome import ExceptionInfo, Outcome
 from harness.run._receive import ScriptedReceive
 from harness.run._send import RecordingSend
 from harness.run.backends import Backend
@@ -33,7 +33,7 @@ class Bounds:
 class Drive:
     """What one run did: the verdict and the raw observations it rests on."""
 
-    outcome: str
+    outcome: Outcome
     detail: str
     exception: ExceptionInfo | None
     conn: Connection

@@ -11,7 +11,7 @@ import itertools
 import platform
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from harness import defaults
 from harness.errors import LayerUnavailable
@@ -44,7 +44,16 @@ class RunConfig:
     resolution: str | None = None
 
 
-def environment() -> dict[str, str | None]:
+class Environment(TypedDict):
+    """``environment()``: the versions that decide a verdict, under their record field names."""
+
+    starlette: str
+    anyio: str | None
+    trio: str | None
+    python: str
+
+
+def environment() -> Environment:
     """Versions that decide a verdict; recorded in every line."""
     return {
         "starlette": str(starlette_version()),
@@ -63,9 +72,21 @@ class Job:
     seed: int | None
 
 
-def base_fields(job: Job, config: RunConfig, env: dict[str, str | None]) -> dict[str, Any]:
+class BaseFields(Environment):
+    """``base_fields()``: the record fields known before the run."""
+
+    scenario: str
+    params: dict[str, Any]
+    backend: str
+    profile: str
+    seed: int | None
+    repeat: int
+    resolution: str | None
+
+
+def base_fields(job: Job, config: RunConfig, env: Environment) -> BaseFields:
     """What a record says about the run before it happens: scenario, versions, backend, profile."""
-    return dict(
+    return BaseFields(
         scenario=job.scenario.name,
         params=job.scenario.record_params(),
         backend=job.backend,
@@ -77,14 +98,14 @@ def base_fields(job: Job, config: RunConfig, env: dict[str, str | None]) -> dict
     )
 
 
-def _not_applicable(job: Job, env: dict[str, str | None]) -> str | None:
+def _not_applicable(job: Job, env: Environment) -> str | None:
     """Why this job cannot run here (a backend this Starlette or environment lacks), or None."""
     if backend_class(job.backend).needs_anyio and not supports_trio():
         return f"Starlette {env['starlette']} predates anyio: no {job.backend} support"
     return backend_available(job.backend)
 
 
-async def run_job(job: Job, b: Backend, config: RunConfig, env: dict[str, str | None]) -> RunRecord:
+async def run_job(job: Job, b: Backend, config: RunConfig, env: Environment) -> RunRecord:
     """One job inside an event loop of backend ``b`` that is already running."""
     base = base_fields(job, config, env)
     scenario, prof = job.scenario, get_profile(job.profile)

@@ -12,15 +12,36 @@ import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
 
-OK = "ok"
-NO_RESPONSE = "no_response_returned"
-EXCEPTION = "exception"
-HANG = "hang"
-PROTOCOL_ERROR = "protocol_error"
-NOT_APPLICABLE = "not_applicable"
-OUTCOMES = (OK, NO_RESPONSE, EXCEPTION, HANG, PROTOCOL_ERROR, NOT_APPLICABLE)
+if TYPE_CHECKING:  # annotations only: _connection imports this module
+    from harness.scenario import EndpointStateJSON
+
+
+class _SentMessageJSONBase(TypedDict):
+    type: str
+
+
+class SentMessageJSON(_SentMessageJSONBase, total=False):
+    """A message the app sent, as a record keeps it (``SentMessage.to_json()``): ``status`` when the
+    message had one, the body fields for a body."""
+
+    status: int
+    body_len: int
+    more_body: bool
+
+
+#: The outcome classes, spelled as the results files write them.
+Outcome = Literal["ok", "no_response_returned", "exception", "hang", "protocol_error", "not_applicable"]
+
+OK: Final = "ok"
+NO_RESPONSE: Final = "no_response_returned"
+EXCEPTION: Final = "exception"
+HANG: Final = "hang"
+PROTOCOL_ERROR: Final = "protocol_error"
+NOT_APPLICABLE: Final = "not_applicable"
+#: Every class, in the order the classifier decides them (and counts are written in).
+OUTCOMES: tuple[Outcome, ...] = (OK, NO_RESPONSE, EXCEPTION, HANG, PROTOCOL_ERROR, NOT_APPLICABLE)
 
 NO_RESPONSE_MESSAGE = "No response returned."
 SCHEMA_VERSION = 1
@@ -66,6 +87,23 @@ def where_raised(exc: BaseException) -> str:
     return f"{path}:{frame.f_code.co_name}:{lineno}"
 
 
+class _ExceptionInfoJSONBase(TypedDict):
+    type: str
+    message: str
+    where: str
+
+
+class ExceptionInfoJSON(_ExceptionInfoJSONBase, total=False):
+    """``ExceptionInfo.to_json()``: the wrapping and the other leaves only when there are any."""
+
+    wrapped_in: list[str]
+    others: list[str]
+
+
+class NoEndpoint(TypedDict):
+    """A record's ``endpoint`` when the run never built one (``{}``: not applicable here)."""
+
+
 @dataclass
 class ExceptionInfo:
     type: str
@@ -74,8 +112,8 @@ class ExceptionInfo:
     wrapped_in: list[str] = field(default_factory=list)
     others: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"type": self.type, "message": self.message, "where": self.where}
+    def to_json(self) -> ExceptionInfoJSON:
+        data: ExceptionInfoJSON = {"type": self.type, "message": self.message, "where": self.where}
         if self.wrapped_in:
             data["wrapped_in"] = self.wrapped_in
         if self.others:
@@ -111,7 +149,7 @@ def classify(
     complete_response: bool,
     sent_types: list[str],
     hang_detail: Callable[[], str] = lambda: "",
-) -> tuple[str, str, ExceptionInfo | None]:
+) -> tuple[Outcome, str, ExceptionInfo | None]:
     """Decide the outcome class, with a one-line detail.
 
     "No response returned." wins over everything (it is the bug under study, whatever else went
@@ -150,15 +188,15 @@ class RunRecord:
     profile: str
     seed: int | None
     repeat: int
-    outcome: str
+    outcome: Outcome
     detail: str
-    sent: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[SentMessageJSON] = field(default_factory=list)
     receive_calls: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     complete_response: bool = False
     sent_after_disconnect: int = 0
-    endpoint: dict[str, Any] = field(default_factory=dict)
-    exception: dict[str, Any] | None = None
+    endpoint: EndpointStateJSON | NoEndpoint = field(default_factory=NoEndpoint)
+    exception: ExceptionInfoJSON | None = None
     violations: list[str] = field(default_factory=list)
     #: What the event loop logged during the run (e.g. asyncio's "Task exception was never retrieved").
     loop_errors: list[str] = field(default_factory=list)

@@ -8,9 +8,18 @@ differ. Nothing here runs an event loop: that is ``harness.run``.
 """
 
 from harness.scenario._compat import dist_version, starlette_version, supports_trio
-from harness.scenario._endpoints import ENDPOINTS, EndpointError, EndpointState, Loop, build_endpoint
+from harness.scenario._endpoints import ENDPOINTS, EndpointError, EndpointState, EndpointStateJSON, Loop, build_endpoint
 from harness.scenario._profiles import DEFAULT_PROFILES, PROFILES, ServerProfile, get_profile
-from harness.scenario._script import Disconnect, ReceiveScript, Request, Step, Wait, parse_script
+from harness.scenario._script import (
+    WAIT_CONDITIONS,
+    Disconnect,
+    ReceiveScript,
+    Request,
+    Step,
+    Wait,
+    WaitUntil,
+    parse_script,
+)
 from harness.scenario._spec import Scenario, app_scenarios, load_catalogue, select, sweep
 from harness.scenario._stack import LAYERS, MAX_DEPTH, StackSpec, build_stack, parse_stack
 from harness.scenario._userapp import CLIENT_SCRIPTS, AppSpec, load_app, parse_body
@@ -22,10 +31,12 @@ __all__ = [
     "LAYERS",
     "MAX_DEPTH",
     "PROFILES",
+    "WAIT_CONDITIONS",
     "AppSpec",
     "Disconnect",
     "EndpointError",
     "EndpointState",
+    "EndpointStateJSON",
     "Loop",
     "ReceiveScript",
     "Request",
@@ -34,6 +45,7 @@ __all__ = [
     "StackSpec",
     "Step",
     "Wait",
+    "WaitUntil",
     "app_scenarios",
     "build_endpoint",
     "build_stack",

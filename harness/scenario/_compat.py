@@ -42,7 +42,8 @@ def supports_trio() -> bool:
 def base_http_middleware() -> type:
     from starlette.middleware.base import BaseHTTPMiddleware
 
-    return BaseHTTPMiddleware
+    cls: type = BaseHTTPMiddleware
+    return cls
 
 
 def responses() -> Any:
@@ -54,7 +55,8 @@ def responses() -> Any:
 def background_task() -> type:
     from starlette.background import BackgroundTask
 
-    return BackgroundTask
+    cls: type = BackgroundTask
+    return cls
 
 
 def route(path: str, endpoint: Any, methods: list[str] | None = None) -> Any:
@@ -97,26 +99,30 @@ def _first_attr(candidates: list[tuple[str, str]]) -> Any | None:
     return None
 
 
+def _bound(cls: Any | None, **kwargs: Any) -> Callable[[ASGIApp], ASGIApp] | None:
+    """``cls(app, **kwargs)`` as a one-argument factory, or None where the class is missing."""
+    if cls is None:
+        return None
+    return lambda app: cls(app, **kwargs)
+
+
 def starlette_middleware(kind: str) -> Callable[[ASGIApp], ASGIApp] | None:
     """A factory for one of Starlette's own middlewares, or None where this release lacks it."""
     if kind == "gzip":
-        cls = _first_attr([("starlette.middleware.gzip", "GZipMiddleware")])
-        return None if cls is None else (lambda app: cls(app, minimum_size=1))
+        return _bound(_first_attr([("starlette.middleware.gzip", "GZipMiddleware")]), minimum_size=1)
     if kind == "cors":
-        cls = _first_attr([("starlette.middleware.cors", "CORSMiddleware")])
-        return None if cls is None else (lambda app: cls(app, allow_origins=["*"]))
+        return _bound(_first_attr([("starlette.middleware.cors", "CORSMiddleware")]), allow_origins=["*"])
     if kind == "trustedhost":
-        cls = _first_attr([("starlette.middleware.trustedhost", "TrustedHostMiddleware")])
-        return None if cls is None else (lambda app: cls(app, allowed_hosts=["*"]))
+        return _bound(_first_attr([("starlette.middleware.trustedhost", "TrustedHostMiddleware")]), allowed_hosts=["*"])
     if kind == "errors":
-        cls = _first_attr([("starlette.middleware.errors", "ServerErrorMiddleware")])
-        return None if cls is None else (lambda app: cls(app))
+        return _bound(_first_attr([("starlette.middleware.errors", "ServerErrorMiddleware")]))
     if kind == "exceptions":
-        cls = _first_attr(
-            [
-                ("starlette.middleware.exceptions", "ExceptionMiddleware"),
-                ("starlette.exceptions", "ExceptionMiddleware"),
-            ]
+        return _bound(
+            _first_attr(
+                [
+                    ("starlette.middleware.exceptions", "ExceptionMiddleware"),
+                    ("starlette.exceptions", "ExceptionMiddleware"),
+                ]
+            )
         )
-        return None if cls is None else (lambda app: cls(app))
     raise KeyError(kind)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from harness.errors import UsageError
 from harness.scenario import _compat
@@ -40,6 +40,20 @@ class EndpointError(Exception):
 EndpointError.__module__ = "harness.scenario"  # records name it by where it is public
 
 
+class _EndpointStateJSONBase(TypedDict):
+    started: bool
+    finished: bool
+    cancelled: bool
+
+
+class EndpointStateJSON(_EndpointStateJSONBase, total=False):
+    """``EndpointState.to_json()``: the optional fields only for the endpoints that report them."""
+
+    background_ran: bool
+    disconnect_polls: list[bool]
+    body_len: int
+
+
 @dataclass
 class EndpointState:
     started: bool = False
@@ -58,8 +72,8 @@ class EndpointState:
             except Exception:
                 pass
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"started": self.started, "finished": self.finished, "cancelled": self.cancelled}
+    def to_json(self) -> EndpointStateJSON:
+        data: EndpointStateJSON = {"started": self.started, "finished": self.finished, "cancelled": self.cancelled}
         if self.background_ran is not None:
             data["background_ran"] = self.background_ran
         if self.disconnect_polls:
@@ -211,7 +225,8 @@ def _poll_disconnect(backend: Loop, probe: EndpointState) -> Any:
 def _request_cls() -> type:
     from starlette.requests import Request
 
-    return Request
+    cls: type = Request
+    return cls
 
 
 #: name -> (one-line description, factory)

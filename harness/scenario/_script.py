@@ -21,10 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 from harness.errors import ScriptError
 
-WAIT_CONDITIONS = ("idle", "start", "chunks", "complete", "receive")
+#: What a ``wait`` step waits for: a number of scheduling points, or one of ``WAIT_CONDITIONS``.
+WaitUntil = Literal["checkpoints", "idle", "start", "chunks", "complete", "receive"]
+WAIT_CONDITIONS: tuple[WaitUntil, ...] = ("idle", "start", "chunks", "complete", "receive")
 _STEP_HELP = (
     "steps are request[:BODY][+more], wait:N, wait:idle, wait:start, wait:chunks=N, wait:complete, "
     "wait:receive, disconnect"
@@ -49,7 +52,7 @@ class Request:
 class Wait:
     """Hold the client's next step until a condition holds (``checkpoints`` counts scheduling points)."""
 
-    until: str  # "checkpoints" or one of WAIT_CONDITIONS
+    until: WaitUntil
     n: int = 0
 
     def __str__(self) -> str:

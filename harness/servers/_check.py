@@ -20,7 +20,17 @@ from packaging.requirements import Requirement
 from harness import defaults, options
 from harness.errors import ServerStartError, UsageError
 from harness.results import DISAGREE, NO_DATA, format_counts, serve_check_command, verdict
-from harness.run import NOT_APPLICABLE, SCHEMA_VERSION, Job, RunConfig, base_fields, environment, plan, run_jobs
+from harness.run import (
+    NOT_APPLICABLE,
+    SCHEMA_VERSION,
+    Environment,
+    Job,
+    RunConfig,
+    base_fields,
+    environment,
+    plan,
+    run_jobs,
+)
 from harness.scenario import Scenario, dist_version
 from harness.servers._process import ServerProcess, server_errors
 from harness.servers._rawclient import play
@@ -116,7 +126,7 @@ def _real_runs(
     server: str,
     profile: str,
     server_version: str,
-    env: dict[str, Any],
+    env: Environment,
     config: CheckConfig,
 ) -> dict[str, Any]:
     script = scenario.parsed_script()

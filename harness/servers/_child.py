@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness.run.backends import get_backend
+from harness.run.backends import Backend, get_backend
 from harness.servers._recorder import AppFactory, Recorder, ScaledBackend
 from harness.servers._registry import get_server
 
@@ -41,13 +41,13 @@ def _writer(fd: int) -> Callable[[dict[str, Any]], None]:
     return emit
 
 
-def scenario_factory(name: str, backend: Any) -> AppFactory:
+def scenario_factory(name: str, backend: Backend) -> AppFactory:
     from harness.scenario import EndpointState, build_endpoint, build_stack, load_catalogue, select
 
     (scenario,) = [s for s in select(load_catalogue(), [name]) if s.name == name]
     spec = scenario.parsed_stack()
 
-    def make(scope: dict[str, Any]) -> tuple[Any, Any]:
+    def make(scope: dict[str, Any]) -> tuple[Any, EndpointState]:
         probe = EndpointState()
         return build_stack(spec, build_endpoint(scenario.endpoint, backend, probe)), probe
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from harness import defaults
 from harness.errors import ServerStartError
+from harness.run.backends import Backend
 from harness.scenario import ServerProfile, dist_version, get_profile, parse_script
 from harness.servers._process import ServerProcess
 from harness.servers._rawclient import play
@@ -43,7 +44,7 @@ class Observations:
 
 
 class _ProbeIO:
-    def __init__(self, backend: Any, obs: Observations) -> None:
+    def __init__(self, backend: Backend, obs: Observations) -> None:
         self.backend = backend
         self.obs = obs
 
@@ -131,7 +132,7 @@ CASES = (
 _BY_PATH = {f"/probe/{c.name}": c for c in CASES}
 
 
-def probe_factory(backend: Any) -> AppFactory:
+def probe_factory(backend: Backend) -> AppFactory:
     """The recorder's app factory in probe mode: the path picks the case."""
 
     def make(scope: dict[str, Any]) -> tuple[Any, Observations]:
@@ -161,7 +162,7 @@ def observe(seen: list[dict[str, Any]]) -> dict[str, Any]:
         if "later_after_close" in s:
             noticed = s["first_after_close"] == "http.disconnect"
             put("notices_close", noticed)
-            put("after_disconnect", _after_disconnect(noticed, s["later_after_close"]))
+            put("after_disconnect", _disconnect_behaviour(noticed, s["later_after_close"]))
             put("send_raises_after_disconnect", s["send_start_after_close"] != "ok")
             put("spec_version", s["spec_version"])
         if "after_complete" in s:
@@ -192,7 +193,7 @@ def _content_length(connected: Any, closed: Any) -> str | None:
     return None
 
 
-def _after_disconnect(noticed: bool, later: list[str]) -> str:
+def _disconnect_behaviour(noticed: bool, later: list[str]) -> str:
     """What ``receive()`` did after the first ``http.disconnect``, as a profile names it."""
     if not noticed:
         return "not observable (the close was not noticed)"

@@ -153,7 +153,8 @@ class ServerProcess:
                 return None
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
-        return json.loads(line)
+        record: dict[str, Any] = json.loads(line)  # the recorder writes one JSON object per line
+        return record
 
     def stop(self, grace: float = 1.0) -> None:
         """End the server's whole process group; idempotent, and safe to call from any exit path."""

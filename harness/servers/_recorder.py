@@ -11,11 +11,11 @@ server must see what production would show it, and its log is part of the eviden
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from harness.run import Connection, RecordingSend
-from harness.run.backends import Backend, Bounded
+from harness.run.backends import Backend, Bounded, Event
 
 #: Requests to this path are answered by the recorder itself: the client's "is the server up" check.
 READY_PATH = "/__harness_ready"
@@ -25,7 +25,7 @@ RUN_HEADER = b"x-harness-run"
 class Observed(Protocol):
     """What an app reports about itself beside the messages (an endpoint probe, a probe case)."""
 
-    def to_json(self) -> dict[str, Any]: ...
+    def to_json(self) -> Mapping[str, Any]: ...
 
 
 #: Builds a fresh app for one request, with the object that observes it.
@@ -54,7 +54,7 @@ class ScaledBackend(Backend):
     async def wait_all_tasks_blocked(self) -> None:
         await self._inner.wait_all_tasks_blocked()
 
-    def event(self) -> Any:
+    def event(self) -> Event:
         return self._inner.event()
 
     def is_cancellation(self, exc: BaseException) -> bool:

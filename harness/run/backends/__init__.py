@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from harness.errors import UsageError
 from harness.run.backends._asyncio import AsyncioBackend, UvloopBackend, VirtualTimeLoop
-from harness.run.backends._base import AppResult, Backend, Bounded, only_cancellations
+from harness.run.backends._base import AppResult, Backend, Bounded, Event, only_cancellations
 from harness.run.backends._trio import TrioBackend, seed_trio_scheduler
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "AsyncioBackend",
     "Backend",
     "Bounded",
+    "Event",
     "TrioBackend",
     "UvloopBackend",
     "VirtualTimeLoop",

@@ -183,8 +183,13 @@ class AsyncioBackend(Backend):
         task = asyncio.ensure_future(app_call())
         selector = getattr(loop, "_selector", None)
         fired: list[bool] = []
+
+        def backstop() -> None:
+            fired.append(True)
+            task.cancel()
+
         if isinstance(selector, _JumpingSelector):
-            selector.watchdog = (time.monotonic() + real_timeout, lambda: (fired.append(True), task.cancel()))
+            selector.watchdog = (time.monotonic() + real_timeout, backstop)
         else:
             timeout = min(timeout, real_timeout)
         done, _ = await asyncio.wait({task}, timeout=timeout)
@@ -246,4 +251,5 @@ class UvloopBackend(AsyncioBackend):
     def _new_loop(self, virtual_time: bool) -> asyncio.AbstractEventLoop:
         import uvloop
 
-        return uvloop.new_event_loop()
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        return loop

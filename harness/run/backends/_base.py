@@ -23,12 +23,22 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
 #: How long a cancelled app may take to unwind before the run is abandoned (real seconds).
 GRACE_S = 1.0
+
+
+class Event(Protocol):
+    """What ``Backend.event()`` returns: the loop's own event (asyncio's or trio's)."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -124,7 +134,7 @@ class Backend:
     async def sleep(self, seconds: float) -> None:
         raise NotImplementedError
 
-    def event(self) -> Any:
+    def event(self) -> Event:
         """An event with ``set()``, ``is_set()`` and ``await wait()``."""
         raise NotImplementedError
 

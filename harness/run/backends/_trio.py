@@ -6,7 +6,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from harness.run.backends._base import AppResult, Backend, Bounded, only_cancellations
+from harness.run.backends._base import AppResult, Backend, Bounded, Event, only_cancellations
 
 
 def seed_trio_scheduler(seed: int) -> None:
@@ -69,10 +69,11 @@ class TrioBackend(Backend):
 
         await trio.sleep(seconds)
 
-    def event(self) -> Any:
+    def event(self) -> Event:
         import trio
 
-        return trio.Event()
+        event: Event = trio.Event()
+        return event
 
     async def supervise(
         self,
@@ -107,7 +108,8 @@ def _TrioWatchdog(deadline: float, scope: Any) -> Any:  # noqa: N802 - reads as 
     """A trio instrument that cancels the run's scope once the wall-clock deadline has passed."""
     import trio
 
-    class Watchdog(trio.abc.Instrument):  # type: ignore[misc]
+    # Subclassing an Any is an error where trio ships no types (before 0.23), and nothing where it does.
+    class Watchdog(trio.abc.Instrument):  # type: ignore[misc, unused-ignore]
         steps = 0
 
         def before_task_step(self, task: Any) -> None:
