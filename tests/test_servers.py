@@ -258,11 +258,8 @@ def test_the_table_shows_counts_side_by_side_with_the_verdict():
 
 def test_the_scripted_twin_of_the_pr_test_uses_the_servers_profile():
     twin = servecheck.scripted_twin(CATALOGUE["pr1634-seed"])
-    assert twin.profiles is None and twin.expect_sent is None
-    assert (
-        dataclasses.replace(twin, profiles=("gen-end", "gen-repeat"), expect_sent=("http.response.start",))
-        == (CATALOGUE["pr1634-seed"])
-    )
+    assert twin.profiles is None and twin.expectations == ("only-start-sent",)
+    assert dataclasses.replace(twin, profiles=("gen-end", "gen-repeat")) == CATALOGUE["pr1634-seed"]
 
 
 def test_the_html_report_summarizes_the_agreement_when_present(tmp_path):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from harness.run._outcome import ExceptionInfo, Outcome, SentMessageJSON, classify
+from harness.run._outcome import ExceptionInfo, Outcome, Response, SentMessageJSON, classify
 from harness.run.backends import Backend
 
 
@@ -23,6 +23,7 @@ class ObservedFields(TypedDict):
     complete_response: bool
     sent_after_disconnect: int
     violations: list[str]
+    response: Response
 
 
 @dataclass
@@ -76,7 +77,16 @@ class Connection:
             "complete_response": self.response_complete,
             "sent_after_disconnect": self.sent_after_disconnect,
             "violations": list(self.violations),
+            "response": self.response,
         }
+
+    @property
+    def response(self) -> Response:
+        """What reached the client: the final body (``complete``), only some of it (``partial``),
+        or nothing at all (``none``)."""
+        if self.response_complete:
+            return "complete"
+        return "partial" if self.response_started or self.sent else "none"
 
     def classify(
         self, exc: BaseException | None, timed_out: bool, hang_detail: Callable[[], str]

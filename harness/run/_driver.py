@@ -83,13 +83,12 @@ async def drive(
     profile: ServerProfile,
     backend: Backend,
     scope: dict[str, Any] | None = None,
-    expect_sent: Sequence[str] | None = None,
     bounds: Bounds = Bounds(),
     virtual_time: bool = True,
 ) -> Drive:
     conn = Connection(backend)
     receive = ScriptedReceive(script, profile, conn)
-    send = RecordingSend(profile, conn, expect_sent)
+    send = RecordingSend(profile, conn)
     if scope is None:
         scope = make_scope(profile, body=script.body)
 

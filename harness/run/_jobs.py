@@ -23,9 +23,11 @@ from harness.scenario import (
     AppSpec,
     EndpointState,
     Scenario,
+    StackTrace,
     build_endpoint,
     build_stack,
     dist_version,
+    evaluate,
     get_profile,
     load_app,
     starlette_version,
@@ -110,13 +112,14 @@ async def run_job(job: Job, b: Backend, config: RunConfig, env: Environment) -> 
     base = base_fields(job, config, env)
     scenario, prof = job.scenario, get_profile(job.profile)
     probe = EndpointState()
+    trace = StackTrace(loop=b)
     script = scenario.parsed_script()
     if scenario.app is not None:
         app = _user_app(scenario.app)
         scope = make_scope(prof, method=scenario.app.method, path=scenario.app.path, body=script.body)
     else:
         try:
-            app = build_stack(scenario.parsed_stack(), build_endpoint(scenario.endpoint, b, probe))
+            app = build_stack(scenario.parsed_stack(), build_endpoint(scenario.endpoint, b, probe), trace)
         except LayerUnavailable as e:
             return RunRecord(outcome=NOT_APPLICABLE, detail=str(e), **base)
         scope = make_scope(prof, method=scenario.method, body=script.body)
@@ -126,14 +129,13 @@ async def run_job(job: Job, b: Backend, config: RunConfig, env: Environment) -> 
         profile=prof,
         backend=b,
         scope=scope,
-        expect_sent=scenario.expect_sent,
         bounds=Bounds(config.timeout, config.real_timeout),
         virtual_time=config.virtual_time,
     )
     await probe.close()
     conn = d.conn
     loop_errors = b.drain_loop_errors()
-    return RunRecord(
+    record = RunRecord(
         outcome=d.outcome,
         detail=d.detail,
         elapsed_s=round(d.elapsed_s, 6),
@@ -142,8 +144,12 @@ async def run_job(job: Job, b: Backend, config: RunConfig, env: Environment) -> 
         loop_errors=loop_errors,
         **conn.observed(),
         leaked_tasks=d.leaked_tasks,
+        layers=trace.to_json(),
+        raised_in=trace.raised_in(),
         **base,
     )
+    record.expectations = [dict(e) for e in evaluate(scenario.expectations, record.to_json())]
+    return record
 
 
 @functools.cache

@@ -31,6 +31,9 @@ class SentMessageJSON(_SentMessageJSONBase, total=False):
     more_body: bool
 
 
+#: What reached the client of a run.
+Response = Literal["complete", "partial", "none"]
+
 #: The outcome classes, spelled as the results files write them.
 Outcome = Literal["ok", "no_response_returned", "exception", "hang", "protocol_error", "not_applicable"]
 
@@ -204,6 +207,15 @@ class RunRecord:
     leaked_tasks: int = 0
     resolution: str | None = None
     schema: int = SCHEMA_VERSION
+    #: ``complete``, ``partial`` or ``none``: what reached the client (see ``Connection.response``).
+    response: Response = "none"
+    #: Each middleware layer, outermost first: what its dispatch got from ``call_next``, whether its
+    #: code after ``call_next`` ran, what its ``receive`` saw, what left it (``scenario._trace``).
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    #: The layer an escaping exception began in (0: the endpoint), or None.
+    raised_in: int | None = None
+    #: The scenario's own expectations, checked apart from the outcome: ``{name, met, detail}``.
+    expectations: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

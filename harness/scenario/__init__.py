@@ -9,6 +9,7 @@ differ. Nothing here runs an event loop: that is ``harness.run``.
 
 from harness.scenario._compat import dist_version, starlette_version, supports_trio
 from harness.scenario._endpoints import ENDPOINTS, EndpointError, EndpointState, EndpointStateJSON, Loop, build_endpoint
+from harness.scenario._expectations import EXPECTATIONS, Expectation, ExpectationJSON, check_names, evaluate
 from harness.scenario._profiles import DEFAULT_PROFILES, PROFILES, ServerProfile, get_profile
 from harness.scenario._script import (
     WAIT_CONDITIONS,
@@ -22,12 +23,14 @@ from harness.scenario._script import (
 )
 from harness.scenario._spec import Scenario, app_scenarios, load_catalogue, select, sweep
 from harness.scenario._stack import LAYERS, MAX_DEPTH, StackSpec, build_stack, parse_stack
+from harness.scenario._trace import LayerTrace, StackTrace
 from harness.scenario._userapp import CLIENT_SCRIPTS, AppSpec, load_app, parse_body
 
 __all__ = [
     "CLIENT_SCRIPTS",
     "DEFAULT_PROFILES",
     "ENDPOINTS",
+    "EXPECTATIONS",
     "LAYERS",
     "MAX_DEPTH",
     "PROFILES",
@@ -37,19 +40,25 @@ __all__ = [
     "EndpointError",
     "EndpointState",
     "EndpointStateJSON",
+    "Expectation",
+    "ExpectationJSON",
+    "LayerTrace",
     "Loop",
     "ReceiveScript",
     "Request",
     "Scenario",
     "ServerProfile",
     "StackSpec",
+    "StackTrace",
     "Step",
     "Wait",
     "WaitUntil",
     "app_scenarios",
     "build_endpoint",
     "build_stack",
+    "check_names",
     "dist_version",
+    "evaluate",
     "get_profile",
     "load_app",
     "load_catalogue",

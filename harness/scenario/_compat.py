@@ -52,6 +52,22 @@ def responses() -> Any:
     return starlette.responses
 
 
+def client_disconnect() -> type[Exception]:
+    from starlette.requests import ClientDisconnect
+
+    cls: type[Exception] = ClientDisconnect
+    return cls
+
+
+def anyio_module() -> Any | None:
+    """anyio, where this environment has it (Starlette 0.15.0 and later depend on it)."""
+    try:
+        import anyio
+    except ImportError:
+        return None
+    return anyio
+
+
 def background_task() -> type:
     from starlette.background import BackgroundTask
 

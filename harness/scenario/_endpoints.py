@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
-from harness.errors import UsageError
+from harness.errors import LayerUnavailable, UsageError
 from harness.scenario import _compat
 
 #: Virtual seconds a slow endpoint sleeps (the PR #1634 test slept 5 s).
@@ -20,6 +20,10 @@ SLOW_S = 5.0
 #: Virtual seconds between the chunks of the streaming endpoints.
 CHUNK_GAP_S = 1.0
 STREAM_CHUNKS = 3
+#: Virtual seconds Starlette's background tasks sleep before they count as run (its tests' 0.1 s).
+BACKGROUND_SLEEP_S = 0.1
+#: Virtual seconds the streaming-until-disconnect endpoint streams before it gives up (the test's 0.2 s).
+STREAM_GIVE_UP_S = 0.2
 
 
 class Loop(Protocol):
@@ -52,6 +56,9 @@ class EndpointStateJSON(_EndpointStateJSONBase, total=False):
     background_ran: bool
     disconnect_polls: list[bool]
     body_len: int
+    received: list[str]
+    disconnect_while_sending: bool
+    client_disconnect_raised: bool
 
 
 @dataclass
@@ -62,6 +69,12 @@ class EndpointState:
     background_ran: bool | None = None
     disconnect_polls: list[bool] = field(default_factory=list)
     body_len: int | None = None
+    #: What a raw endpoint's own ``receive()`` calls returned, in order (``http.request:BODY``).
+    received: list[str] = field(default_factory=list)
+    #: The streaming-until-disconnect endpoint: ``http.disconnect`` arrived while it was sending.
+    disconnect_while_sending: bool | None = None
+    #: ``request.body()`` raised ``ClientDisconnect`` (which the endpoint caught and answered).
+    client_disconnect_raised: bool | None = None
     #: Async callables the driver awaits after the run (closing generators the app left open).
     cleanups: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
@@ -80,6 +93,12 @@ class EndpointState:
             data["disconnect_polls"] = self.disconnect_polls
         if self.body_len is not None:
             data["body_len"] = self.body_len
+        if self.received:
+            data["received"] = list(self.received)
+        if self.disconnect_while_sending is not None:
+            data["disconnect_while_sending"] = self.disconnect_while_sending
+        if self.client_disconnect_raised is not None:
+            data["client_disconnect_raised"] = self.client_disconnect_raised
         return data
 
 
@@ -222,6 +241,127 @@ def _poll_disconnect(backend: Loop, probe: EndpointState) -> Any:
     return _RawApp(poll)
 
 
+def _background_sleep(backend: Loop, probe: EndpointState) -> Any:
+    """Starlette's endpoint_with_background_task: the task sleeps 0.1 s before it counts as run."""
+    r = _compat.responses()
+    background_task = _compat.background_task()
+    probe.background_ran = False
+
+    async def sleep_and_set() -> None:
+        await backend.sleep(BACKGROUND_SLEEP_S)
+        probe.background_ran = True
+
+    async def with_background(request: Any) -> Any:
+        with _Tracked(probe, backend):
+            pass
+        return r.PlainTextResponse("", background=background_task(sleep_and_set))
+
+    return _compat.route("/", with_background, methods=["GET", "POST"])
+
+
+def _body_or_disconnect(backend: Loop, probe: EndpointState) -> Any:
+    """The #2516 test's endpoint: read the body; on ClientDisconnect, answer an empty 200 anyway."""
+    r = _compat.responses()
+    client_disconnect = _compat.client_disconnect()
+
+    async def sleepy(request: Any) -> Any:
+        with _Tracked(probe, backend):
+            try:
+                await request.body()
+            except client_disconnect:
+                probe.client_disconnect_raised = True
+            else:
+                probe.client_disconnect_raised = False
+        return r.Response(b"")
+
+    return _compat.route("/", sleepy, methods=["GET", "POST"])
+
+
+def _message(message: Any) -> str:
+    if message.get("type") == "http.request" and message.get("body"):
+        return f"http.request:{bytes(message['body']).decode('latin-1')}"
+    return str(message.get("type"))
+
+
+def _receive_then_answer(backend: Loop, probe: EndpointState) -> Any:
+    """Starlette's test_read_request_disconnected_* endpoints: receive until ``http.disconnect``
+    (at most 3 messages), noting each, then answer an empty 200."""
+    r = _compat.responses()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        with _Tracked(probe, backend):
+            for _ in range(3):
+                message = await receive()
+                probe.received.append(_message(message))
+                if message.get("type") == "http.disconnect":
+                    break
+        await r.Response()(scope, receive, send)
+
+    return _RawApp(app)
+
+
+def _poll_twice(backend: Loop, probe: EndpointState) -> Any:
+    """Starlette's app_poll_disconnect (test_poll_for_disconnect_repeated): wait for
+    ``http.disconnect`` twice, skipping body messages, then answer ``good!``."""
+    r = _compat.responses()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        with _Tracked(probe, backend):
+            for _ in range(2):
+                while True:
+                    message = await receive()
+                    probe.received.append(_message(message))
+                    if message.get("type") != "http.request":
+                        break
+        await r.Response(b"good!")(scope, receive, send)
+
+    return _RawApp(app)
+
+
+def _send_then_receive(backend: Loop, probe: EndpointState) -> Any:
+    """test_app_receives_http_disconnect_after_sending_if_discarded: two chunks, then ``receive()``."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        with _Tracked(probe, backend):
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"first chunk, ", "more_body": True})
+            await send({"type": "http.response.body", "body": b"second chunk", "more_body": True})
+            probe.received.append(_message(await receive()))
+
+    return _RawApp(app)
+
+
+def _stream_until_disconnect(backend: Loop, probe: EndpointState) -> Any:
+    """test_app_receives_http_disconnect_while_sending_if_discarded: stream chunks while a task
+    waits for ``http.disconnect`` and stops the stream; give up after 0.2 s (the test's fail)."""
+    anyio = _compat.anyio_module()
+    if anyio is None:
+        raise LayerUnavailable("this endpoint needs anyio (Starlette 0.15.0 and later)")
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        with _Tracked(probe, backend):
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            probe.disconnect_while_sending = False
+            async with anyio.create_task_group() as task_group:
+
+                async def cancel_on_disconnect() -> None:
+                    while True:
+                        message = await receive()
+                        probe.received.append(_message(message))
+                        if message.get("type") == "http.disconnect":
+                            probe.disconnect_while_sending = True
+                            task_group.cancel_scope.cancel()
+                            return
+
+                task_group.start_soon(cancel_on_disconnect)
+                with anyio.move_on_after(STREAM_GIVE_UP_S):
+                    while True:
+                        await send({"type": "http.response.body", "body": b"chunk ", "more_body": True})
+                task_group.cancel_scope.cancel()
+
+    return _RawApp(app)
+
+
 def _request_cls() -> type:
     from starlette.requests import Request
 
@@ -239,4 +379,16 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Loop, EndpointState], Any]]] = {
     "raises": ("raises EndpointError", _raises),
     "silent": ("a raw ASGI app that returns without sending anything", _silent),
     "poll-disconnect": ("polls await request.is_disconnected() 3 times, 1 virtual second apart", _poll_disconnect),
+    "background-sleep": ("attaches a BackgroundTask that sleeps 0.1 s, then records that it ran", _background_sleep),
+    "body-or-disconnect": ("reads the body; on ClientDisconnect answers an empty 200 (#2516)", _body_or_disconnect),
+    "receive-then-answer": (
+        "a raw app: receive() until http.disconnect (3 at most), then an empty 200",
+        _receive_then_answer,
+    ),
+    "poll-twice": ("a raw app: waits for http.disconnect twice, then answers good!", _poll_twice),
+    "send-then-receive": ("a raw app: start, two chunks, then receive()", _send_then_receive),
+    "stream-until-disconnect": (
+        "a raw app: streams until receive() says http.disconnect (0.2 s at most)",
+        _stream_until_disconnect,
+    ),
 }

@@ -19,6 +19,7 @@ from typing import Any
 from harness.defaults import PROJECT_ROOT
 from harness.errors import UsageError
 from harness.scenario._endpoints import ENDPOINTS
+from harness.scenario._expectations import check_names
 from harness.scenario._profiles import get_profile
 from harness.scenario._script import ReceiveScript, parse_script
 from harness.scenario._stack import StackSpec, parse_stack
@@ -37,8 +38,9 @@ class Scenario:
     method: str = "GET"
     #: Profiles this scenario always runs with (the PR #1634 variants); None: the selected ones.
     profiles: tuple[str, ...] | None = None
-    #: The exact messages ``send`` accepts, in order (the PR #1634 test's ``send_gen``); None: any.
-    expect_sent: tuple[str, ...] | None = None
+    #: What the scenario's source expects of the run (names from ``_expectations.EXPECTATIONS``),
+    #: checked on each finished run and recorded apart from its outcome.
+    expectations: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     #: A user's own app (``--app``) instead of ``stack`` + ``endpoint``.
     app: AppSpec | None = None
@@ -73,6 +75,7 @@ class Scenario:
                 raise UsageError(f"unknown endpoint {self.endpoint!r}; choose from {', '.join(ENDPOINTS)}")
             for p in self.profiles or ():
                 get_profile(p)
+            check_names(self.expectations)
         except UsageError as e:
             raise UsageError(f"scenario {self.name!r}: {e}") from None
         except Exception as e:  # ScriptError and friends

@@ -7,7 +7,6 @@ have (one of Starlette's own middlewares) makes the run ``not_applicable`` rathe
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,7 +14,7 @@ from typing import Any
 
 from harness.errors import LayerUnavailable, UsageError
 from harness.scenario import _compat
-from harness.scenario._trace import Boundary, Dispatch, EndpointBoundary, StackTrace, traced_dispatch
+from harness.scenario._trace import Boundary, Dispatch, EndpointBoundary, LayerTrace, StackTrace, traced_dispatch
 
 MAX_DEPTH = 32
 
@@ -68,18 +67,35 @@ def build_stack(spec: StackSpec, inner: Any, trace: StackTrace | None = None) ->
     if trace is None:
         app = inner
         for kind in reversed(spec.layers):
-            app = LAYERS[kind][1](app, _same)
+            app = LAYERS[kind][1](app, _Hooks(None, None))
         return app
     layers = [trace.add(kind, kind in DISPATCHING) for kind in spec.layers]
     app = EndpointBoundary(inner, trace)
     for layer in reversed(layers):
-        wrap = functools.partial(traced_dispatch, layer=layer, trace=trace)
-        app = Boundary(LAYERS[layer.kind][1](app, wrap), layer, trace)
+        app = Boundary(LAYERS[layer.kind][1](app, _Hooks(layer, trace)), layer, trace)
     return app
 
 
-def _same(dispatch: Dispatch) -> Dispatch:
-    return dispatch
+@dataclass(frozen=True)
+class _Hooks:
+    """What a layer's builder gets besides the inner app: how to trace a dispatch it writes, where
+    to note what it saw, and the run's event loop (None when the stack is built untraced)."""
+
+    layer: LayerTrace | None
+    trace: StackTrace | None
+
+    def wrap(self, dispatch: Dispatch) -> Dispatch:
+        if self.layer is None or self.trace is None:
+            return dispatch
+        return traced_dispatch(dispatch, self.layer, self.trace)
+
+    def note(self, event: str) -> None:
+        if self.layer is not None:
+            self.layer.events.append(event)
+
+    @property
+    def loop(self) -> Any:
+        return self.trace.loop if self.trace is not None else None
 
 
 # --- layers --------------------------------------------------------------------------------------
@@ -104,35 +120,93 @@ async def _rebuild_body(request: Any, call_next: Any) -> Any:
     return r.Response(body, status_code=response.status_code, headers=headers)
 
 
-#: Builds one layer around ``app``; ``wrap`` decorates a dispatch the harness wrote (for the trace).
-Make = Callable[[Any, Callable[[Dispatch], Dispatch]], Any]
+def _poll_after_call_next(hooks: _Hooks) -> Dispatch:
+    """Starlette's test_read_request_disconnected_client: ``is_disconnected()`` after ``call_next``."""
+
+    async def dispatch(request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        hooks.note(f"is_disconnected after call_next: {await request.is_disconnected()}")
+        return response
+
+    return dispatch
+
+
+def _poll_after_body(hooks: _Hooks) -> Dispatch:
+    """Starlette's test_read_request_disconnected_after_consuming_steam: ``body()``, then
+    ``is_disconnected()``, then ``call_next``."""
+
+    async def dispatch(request: Any, call_next: Any) -> Any:
+        await request.body()
+        hooks.note(f"is_disconnected after body: {await request.is_disconnected()}")
+        return await call_next(request)
+
+    return dispatch
+
+
+async def _discard(request: Any, call_next: Any) -> Any:
+    """Starlette's DiscardingMiddleware: the downstream response is dropped for another."""
+    await call_next(request)
+    return _compat.responses().PlainTextResponse("Custom")
+
+
+#: Builds one layer around ``app``, with the run's hooks.
+Make = Callable[[Any, _Hooks], Any]
 
 
 def _base(dispatch: Dispatch) -> Make:
-    def make(app: Any, wrap: Callable[[Dispatch], Dispatch]) -> Any:
-        return _compat.base_http_middleware()(app, dispatch=wrap(dispatch))
+    return _base_noting(lambda hooks: dispatch)
+
+
+def _base_noting(dispatch: Callable[[_Hooks], Dispatch]) -> Make:
+    """A BaseHTTPMiddleware whose dispatch notes what it saw in the layer's trace."""
+
+    def make(app: Any, hooks: _Hooks) -> Any:
+        return _compat.base_http_middleware()(app, dispatch=hooks.wrap(dispatch(hooks)))
 
     return make
+
+
+class _ExitStack:
+    """A pure ASGI middleware whose ``AsyncExitStack`` callback sleeps, then notes that it ran
+    (Starlette's ContextManagerMiddleware in test_run_context_manager_exit_even_if_client_disconnects:
+    the sleep gives a cancellation the chance to cut the exit short)."""
+
+    def __init__(self, app: Any, hooks: _Hooks) -> None:
+        if hooks.loop is None:
+            raise LayerUnavailable("the exitstack layer needs a traced run (it sleeps on the run's loop)")
+        self.app = app
+        self._hooks = hooks
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        import contextlib
+
+        async def sleep_and_note() -> None:
+            await self._hooks.loop.sleep(0.1)
+            self._hooks.note("context exited")
+
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(sleep_and_note)
+            await self.app(scope, receive, send)
 
 
 class _AsgiPassThrough:
     """A pure ASGI middleware: the control that never adds a task or a stream."""
 
-    def __init__(self, app: Any, wrap: Callable[[Dispatch], Dispatch] | None = None) -> None:
+    def __init__(self, app: Any, hooks: _Hooks | None = None) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
 
 
-def _decorator(app: Any, wrap: Callable[[Dispatch], Dispatch]) -> Any:
+def _decorator(app: Any, hooks: _Hooks) -> Any:
     outer = _compat.starlette_app(app)
-    _compat.add_http_middleware(outer, wrap(_pass_through))
+    _compat.add_http_middleware(outer, hooks.wrap(_pass_through))
     return outer
 
 
 def _starlette_own(kind: str) -> Make:
-    def make(app: Any, wrap: Callable[[Dispatch], Dispatch]) -> Any:
+    def make(app: Any, hooks: _Hooks) -> Any:
         factory = _compat.starlette_middleware(kind)
         if factory is None:
             raise LayerUnavailable(f"this Starlette has no {kind} middleware")
@@ -149,8 +223,18 @@ LAYERS: dict[str, tuple[str, Make]] = {
         "BaseHTTPMiddleware that consumes the response body and returns a new Response",
         _base(_rebuild_body),
     ),
+    "base-discard": ("BaseHTTPMiddleware that drops call_next's response and returns 'Custom'", _base(_discard)),
+    "base-poll": (
+        "BaseHTTPMiddleware that asks request.is_disconnected() after call_next",
+        _base_noting(_poll_after_call_next),
+    ),
+    "base-body-poll": (
+        "BaseHTTPMiddleware that reads the body, asks request.is_disconnected(), then call_next",
+        _base_noting(_poll_after_body),
+    ),
     "decorator": ("a Starlette app with an @app.middleware('http') pass-through", _decorator),
     "asgi": ("a pure ASGI pass-through middleware", _AsgiPassThrough),
+    "exitstack": ("a pure ASGI middleware running the app inside an AsyncExitStack", _ExitStack),
     "gzip": ("Starlette's GZipMiddleware", _starlette_own("gzip")),
     "cors": ("Starlette's CORSMiddleware", _starlette_own("cors")),
     "trustedhost": ("Starlette's TrustedHostMiddleware", _starlette_own("trustedhost")),
@@ -159,4 +243,6 @@ LAYERS: dict[str, tuple[str, Make]] = {
 }
 
 #: The kinds whose ``dispatch`` the harness writes: the BaseHTTPMiddleware layers it can trace.
-DISPATCHING = frozenset({"base", "base-body", "base-rebuild", "decorator"})
+DISPATCHING = frozenset(
+    {"base", "base-body", "base-rebuild", "base-discard", "base-poll", "base-body-poll", "decorator"}
+)

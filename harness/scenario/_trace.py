@@ -24,7 +24,12 @@ from typing import Any, Protocol
 
 
 class Cancellation(Protocol):
+    """What the trace needs of the run's loop: to tell cancellation apart, and to sleep on its clock
+    (a layer that waits, like the exit-stack one)."""
+
     def is_cancellation(self, exc: BaseException) -> bool: ...
+
+    async def sleep(self, seconds: float) -> None: ...
 
 
 @dataclass
@@ -40,6 +45,8 @@ class LayerTrace:
     after_call_next: bool = False
     received: list[str] = field(default_factory=list)
     raised: str | None = None
+    #: What the layer's own code noted (``is_disconnected after call_next: True``, ``context exited``).
+    events: list[str] = field(default_factory=list)
     _exc: BaseException | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -48,6 +55,8 @@ class LayerTrace:
             data.update(dispatched=self.dispatched, call_next=self.call_next, after_call_next=self.after_call_next)
         if self.raised is not None:
             data["raised"] = self.raised
+        if self.events:
+            data["events"] = list(self.events)
         return data
 
 

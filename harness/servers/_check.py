@@ -53,7 +53,7 @@ class CheckConfig:
 def scripted_twin(scenario: Scenario) -> Scenario:
     """The scenario as a server would play it: the PR #1634 generator profiles and ``send_gen``'s
     allowed messages belong to that test, not to any server, so the server's profile replaces them."""
-    return dataclasses.replace(scenario, profiles=None, expect_sent=None)
+    return dataclasses.replace(scenario, profiles=None)
 
 
 def check_cell(scenario: Scenario, server_name: str, config: CheckConfig = CheckConfig()) -> dict[str, Any]:
