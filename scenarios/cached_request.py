@@ -2,8 +2,10 @@
 
 Layers that read ``await request.body()`` before ``call_next`` make every inner layer replay the
 cached body through ``wrapped_receive``; the report says a quick disconnect after the body then loses
-the response at depth 4 and more. ``disconnect-before-body`` is the shape of Starlette #2516: the
-endpoint reads the body while ``receive`` has only ``http.disconnect`` to give.
+the response at depth 4 and more. ``disconnect-before-body`` has the endpoint read the body while
+``receive`` has only ``http.disconnect`` to give, and lets the ``ClientDisconnect`` escape: the
+endpoint's own exception on every release. (Starlette #2516's test catches it and answers; that
+shape is ``stacked-client-disconnected`` in ``starlette_tests``.)
 """
 
 from harness.scenario import sweep
@@ -25,8 +27,8 @@ SCENARIOS = [
     ),
     *sweep(
         "disconnect-before-body",
-        "the endpoint reads the body but receive() only ever says http.disconnect",
-        "encode/starlette#2516",
+        "the endpoint reads the body but receive() only ever says http.disconnect; ClientDisconnect escapes",
+        "control for encode/starlette#2516 (the endpoint does not catch ClientDisconnect)",
         {"stack": ("none", "base", "base*2", "base-body", "base*4")},
         lambda stack: {"stack": stack, "endpoint": "body", "receive": "disconnect", "method": "POST"},
     ),
