@@ -24,6 +24,8 @@ STREAM_CHUNKS = 3
 BACKGROUND_SLEEP_S = 0.1
 #: Virtual seconds the streaming-until-disconnect endpoint streams before it gives up (the test's 0.2 s).
 STREAM_GIVE_UP_S = 0.2
+#: ... or after this many chunks, whichever comes first.
+STREAM_GIVE_UP_CHUNKS = 200
 
 
 class Loop(Protocol):
@@ -355,7 +357,8 @@ def _stream_until_disconnect(backend: Loop, probe: EndpointState) -> Any:
 
                 task_group.start_soon(cancel_on_disconnect)
                 with anyio.move_on_after(STREAM_GIVE_UP_S):
-                    while True:
+                    # Bounded in chunks too: a send that never blocks would never let virtual time on.
+                    for _ in range(STREAM_GIVE_UP_CHUNKS):
                         await send({"type": "http.response.body", "body": b"chunk ", "more_body": True})
                 task_group.cancel_scope.cancel()
 

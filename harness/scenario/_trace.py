@@ -75,9 +75,17 @@ class StackTrace:
         return layer
 
     def describe(self, exc: BaseException) -> str:
+        """``cancelled``, ``Type: message`` or, for an exception group, ``Group of Type, Type``.
+
+        A group is never turned into a string: anyio 3's ``ExceptionGroup.__str__`` formats every
+        nested traceback, which at ten layers costs longer than the run."""
         if self.loop is not None and self.loop.is_cancellation(exc):
             return "cancelled"
-        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        inner = getattr(exc, "exceptions", None)
+        if isinstance(inner, (list, tuple)) and inner:
+            return f"{type(exc).__name__} of " + ", ".join(sorted({type(e).__name__ for e in inner}))
+        message = str(exc)
+        return f"{type(exc).__name__}: {message[:200]}" if message else type(exc).__name__
 
     def raised_in(self) -> int | None:
         """The layer an escaping exception began in (0: the endpoint), or None if none escaped.
