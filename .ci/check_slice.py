@@ -31,6 +31,13 @@ for backend in ("asyncio", "trio"):
         expected = "no_response_returned" in seen if version == "0.28.0" else seen == {"ok"}
         if not expected:
             failures.append(f"depth-sweep depth=5 {backend} uvicorn on {version}: {seen}")
+    # Starlette #2516's own regression test, as a scenario: the 0.28 era loses the response from two
+    # layers; 0.38.3 fixed it; 0.21.0 - 0.27.0 never raised it.
+    stacked = "stacked-client-disconnected[depth=2]"
+    for version, want in (("0.21.0", False), ("0.28.0", True), ("0.38.3", False), ("1.10.0", False)):
+        seen = outcomes(stacked, backend, "uvicorn", version)
+        if ("no_response_returned" in seen) != want:
+            failures.append(f"{stacked} {backend} uvicorn on {version}: {seen}")
 for row in report["rows"]:
     if row["scenario"].startswith("no-disconnect"):
         bad = [r for r in row["ranges"] if set(r["outcomes"]) - {"ok", "not_applicable"}]

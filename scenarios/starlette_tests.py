@@ -6,6 +6,10 @@ and the test's assertions as the scenario's expectations, checked beside the out
 release, a family shows where its behaviour began to hold (and where it stopped). The receive side is
 the selected server profile's, not the test's hand-written generator: what a server would do.
 Where a depth applies it is swept over 1, 2, 4 and 10 (the #2516 test uses 10).
+
+Under the ``uvicorn`` profile ``disconnected-after-body`` ends in ``ClientDisconnect`` on every
+release: uvicorn hands over a pending ``http.disconnect`` before unread body (the test's generator
+gives the body first), which is what a client that leaves at once meets behind uvicorn.
 """
 
 from harness.scenario import sweep

@@ -83,14 +83,16 @@ def test_an_unknown_expectation_is_one_line_naming_the_scenario():
         adhoc("base", "fast", "request", ("nope",)).validate()
 
 
-def test_the_trace_does_not_change_what_the_app_does():
-    """The recorder around each layer adds no scheduling point: the same seeded trio run gives the same
-    receive calls and messages with or without it."""
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_trace_does_not_change_what_the_app_does(backend):
+    """The recorder around each layer adds no scheduling point: every seed gives the same outcome,
+    receive calls and messages with the trace as without it, and on trio the very same number of
+    task steps (a checkpoint added anywhere would show there)."""
     import trio
     import trio.testing
 
     from harness.run import drive, get_backend, make_scope
-    from harness.run.backends import seed_trio_scheduler
+    from harness.run.backends import VirtualTimeLoop, seed_trio_scheduler
     from harness.scenario import (
         EndpointState,
         StackTrace,
@@ -101,25 +103,43 @@ def test_the_trace_does_not_change_what_the_app_does():
         parse_stack,
     )
 
-    def once(traced: bool) -> tuple[str, list[str], list[str]]:
-        backend = get_backend("trio")
+    class Steps(trio.abc.Instrument):
+        count = 0
+
+        def before_task_step(self, task: Any) -> None:
+            self.count += 1
+
+    def once(traced: bool, seed: int) -> tuple[Any, ...]:
+        b = get_backend(backend)
         result: list[Any] = []
 
         async def main() -> None:
-            seed_trio_scheduler(3)
-            trace = StackTrace(loop=backend) if traced else None
-            app = build_stack(parse_stack("base*4"), build_endpoint("slow", backend, EndpointState()), trace)
-            profile = get_profile("uvicorn")
+            trace = StackTrace(loop=b) if traced else None
+            app = build_stack(parse_stack("asgi,base*4"), build_endpoint("slow", b, EndpointState()), trace)
+            profile = get_profile("hypercorn")
             d = await drive(
                 app,
-                script=parse_script("request,disconnect"),
+                script=parse_script("request,wait:idle,disconnect"),
                 profile=profile,
-                backend=backend,
+                backend=b,
                 scope=make_scope(profile),
             )
             result.append((d.outcome, d.conn.receive_calls, [m.type for m in d.conn.sent]))
 
-        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        if backend == "trio":
+            seed_trio_scheduler(seed)
+            steps = Steps()
+            trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0), instruments=[steps])
+            return (*result[0], steps.count)
+        import asyncio
+
+        loop = VirtualTimeLoop()
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+            asyncio.set_event_loop(None)
         return result[0]
 
-    assert once(True) == once(False)
+    for seed in range(8 if backend == "trio" else 1):
+        assert once(True, seed) == once(False, seed), seed

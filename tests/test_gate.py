@@ -71,6 +71,33 @@ def observed(**values):
         # same class, an observation moved for the better: a change, not a pass in silence
         ({"ok": 5}, {"ok": 5}, observed(response={"partial"}), observed(response={"complete"}), CHANGED, "response"),
         ({"ok": 5}, {"ok": 5}, observed(response={"complete"}), observed(response={"complete"}), SAME, ""),
+        # an endpoint that is no longer called is not an improvement, whatever the class did
+        (
+            {"exception": 5},
+            {"ok": 5},
+            observed(endpoint={"finished"}),
+            observed(endpoint={"not started"}),
+            WORSE,
+            "endpoint",
+        ),
+        # sometimes complete before, never now: worse even though the worst value is the same
+        (
+            {"ok": 3, "no_response_returned": 2},
+            {"no_response_returned": 5},
+            observed(response={"complete", "none"}),
+            observed(response={"none"}),
+            WORSE,
+            "response complete/none -> none",
+        ),
+        # a scenario's own expectation that no longer holds
+        (
+            {"ok": 5},
+            {"ok": 5},
+            {"expectation context-exited": {"met"}},
+            {"expectation context-exited": {"not met"}},
+            WORSE,
+            "expectation context-exited met -> not met",
+        ),
     ],
 )
 def test_a_cell_is_judged_on_what_the_app_did_not_only_on_its_class(before, after, obs_before, obs_after, verdict, why):

@@ -13,7 +13,7 @@ import types
 
 import pytest
 
-from harness.results import WORSE, compare, failing
+from harness.results import compare, failing
 from harness.run import RunConfig, plan, run_jobs
 from harness.scenario import load_catalogue, select
 
@@ -102,7 +102,6 @@ def test_the_gate_fails_on_a_planted_regression_naming_the_observation(with_plan
     diffs, _, _ = compare(before, after)
     bad = failing(diffs, strict=False)
     assert bad, "the gate passed a planted regression"
-    assert all(d.verdict == WORSE for d in bad)
     named = [d for d in bad if observation in d.why]
     assert named, [(d.scenario, d.why) for d in bad]
     assert not any(d.verdict == "better" for d in diffs), [(d.scenario, d.why) for d in diffs if d.verdict == "better"]

@@ -70,7 +70,7 @@ def test_a_run_lists_the_harness_and_catalogue_modules_it_imported_and_no_instal
 
     harness.scenario.load_catalogue()
     sources = loaded_sources()
-    names = {Path(p).relative_to(ROOT).as_posix() for p in sources if p.startswith(str(ROOT))}
+    names = set(sources)  # the project's own files are named relative to its root
     assert {"harness/scenario/_spec.py", "scenarios/__init__.py", "scenarios/depth.py"} <= names
     assert all(not p.startswith(str(Path(packaging.__file__).parent)) for p in sources)
 

@@ -282,9 +282,13 @@ def parse_servers(table: Any, file: str) -> ServersConfig:
     if not isinstance(table, dict):
         raise ConfigError(file, "servers", "missing [servers] table; see the README's real-server section")
     t = _Table(file, "servers", table, _SERVERS_KEYS)
-    if not t.data.get("servers"):
+    names = t.data.get("servers")
+    if not isinstance(names, list) or not names or not all(isinstance(s, str) for s in names):
         raise t.fail("servers", f"expected {_SERVERS_KEYS['servers']}")
-    servers = t.strings("servers", allowed=list(SERVERS))
+    for name in names:
+        if name not in SERVERS:
+            raise t.fail("servers", f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
+    servers = tuple(names)
     repeat = t.number("repeat", defaults.SERVER_REPEATS, integer=True)
     time_scale = t.number("time_scale", defaults.TIME_SCALE)
     app_timeout = t.number("app_timeout", defaults.APP_TIMEOUT)

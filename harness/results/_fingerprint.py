@@ -17,6 +17,8 @@ import sysconfig
 from collections.abc import Mapping
 from pathlib import Path
 
+from harness.defaults import PROJECT_ROOT
+
 
 def _library_roots() -> tuple[str, ...]:
     """Folders whose modules are the interpreter's or an installed package's, not the user's code."""
@@ -50,10 +52,18 @@ def loaded_sources() -> dict[str, str]:
             continue
         digest = file_hash(path)
         if digest is not None:
-            out[path] = digest
+            out[_portable(path)] = digest
     return dict(sorted(out.items()))
+
+
+def _portable(path: str) -> str:
+    """Relative to the project root when under it, so a moved checkout keeps its results current."""
+    try:
+        return Path(path).relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return path
 
 
 def still_current(sources: Mapping[str, str]) -> bool:
     """Every file a stored run imported is unchanged (a run that recorded none is never current)."""
-    return bool(sources) and all(file_hash(path) == digest for path, digest in sources.items())
+    return bool(sources) and all(file_hash(str(PROJECT_ROOT / path)) == digest for path, digest in sources.items())

@@ -12,8 +12,10 @@ from good to bad:
 - ``endpoint``: ``finished`` > ``raised`` > ``cancelled`` (``not started`` is apart);
 - ``background task``: ``ran`` > ``did not run``.
 
-A cell's observation is the set of values over its repeats; it got *worse* when its worst value is
-worse than the worst value before.
+- ``expectation NAME``: ``met`` > ``not met``, for each of the scenario's own expectations.
+
+A cell's observation is the set of values over its repeats; it got *worse* when its worst value, or
+its best value, is worse than before.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from typing import Any
 #: Each observation's values, best first; a value missing here is unranked (compared for change only).
 RANKS: dict[str, tuple[Any, ...]] = {
     "response": ("complete", "partial", "none"),
-    "endpoint": ("finished", "raised", "cancelled"),
+    "endpoint": ("finished", "raised", "cancelled", "not started"),
     "background task": ("ran", "did not run"),
+    #: One observation per expectation of the scenario (``expectation only-start-sent``).
+    "expectation": ("met", "not met"),
 }
 
 
@@ -53,6 +57,8 @@ def observe(record: Mapping[str, Any]) -> dict[str, Any]:
             out["endpoint"] = "not started"
         if "background_ran" in endpoint:
             out["background task"] = "ran" if endpoint["background_ran"] else "did not run"
+    for e in record.get("expectations") or ():
+        out[f"expectation {e['name']}"] = "met" if e.get("met") else "not met"
     layers = record.get("layers")
     if layers:
         out["layers skipped"] = sum(
@@ -70,20 +76,21 @@ def collect(records: Iterable[Mapping[str, Any]]) -> dict[str, set[Any]]:
     return seen
 
 
-def _worst(key: str, values: set[Any]) -> int | None:
+def _positions(key: str, values: set[Any]) -> list[int]:
+    """Each value's place from best (0) to worst."""
     if key == "layers skipped":
-        return max(int(v) for v in values)
-    ranks = RANKS.get(key, ())
-    positions = [ranks.index(v) for v in values if v in ranks]
-    return max(positions) if positions else None
+        return [int(v) for v in values]
+    ranks = RANKS.get(key.split(" ", 1)[0] if key.startswith("expectation ") else key, ())
+    return [ranks.index(v) for v in values if v in ranks]
 
 
 def worse(before: Mapping[str, set[Any]], after: Mapping[str, set[Any]]) -> list[str]:
-    """Each observation whose worst value got worse, said as ``response complete -> none``."""
+    """Each observation that got worse, said as ``response complete -> none``: its worst value is
+    worse than before, or its best value is (a cell that sometimes completed and now never does)."""
     found = []
     for key in before.keys() & after.keys():
-        b, a = _worst(key, before[key]), _worst(key, after[key])
-        if b is not None and a is not None and a > b:
+        b, a = _positions(key, before[key]), _positions(key, after[key])
+        if b and a and (max(a) > max(b) or min(a) > min(b)):
             found.append(f"{key} {_text(before[key])} -> {_text(after[key])}")
     return sorted(found)
 

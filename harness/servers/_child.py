@@ -1,4 +1,4 @@
-"""The server process: ``python -m harness.served``, started and stopped by ``ServerProcess`` only.
+"""The server process: ``python -m harness.servers._child``, started and stopped by ``ServerProcess`` only.
 
 It builds the recorder around the scenario's app (or a probe app), then runs the chosen server on
 the listening socket its parent bound and passed down, so the port is known before the server
@@ -42,20 +42,20 @@ def _writer(fd: int) -> Callable[[dict[str, Any]], None]:
 
 
 def scenario_factory(name: str, backend: Backend) -> AppFactory:
-    from harness.scenario import EndpointState, build_endpoint, build_stack, load_catalogue, select
+    from harness.scenario import EndpointState, StackTrace, build_endpoint, build_stack, load_catalogue, select
 
     (scenario,) = [s for s in select(load_catalogue(), [name]) if s.name == name]
     spec = scenario.parsed_stack()
 
     def make(scope: dict[str, Any]) -> tuple[Any, EndpointState]:
         probe = EndpointState()
-        return build_stack(spec, build_endpoint(scenario.endpoint, backend, probe)), probe
+        return build_stack(spec, build_endpoint(scenario.endpoint, backend, probe), StackTrace(loop=backend)), probe
 
     return make
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m harness.served")
+    parser = argparse.ArgumentParser(prog="python -m harness.servers._child")
     parser.add_argument("--server", required=True)
     parser.add_argument("--fd", type=int, required=True, help="a listening socket bound by the parent")
     parser.add_argument("--records-fd", type=int, required=True)
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         factory = scenario_factory(spec["scenario"], backend)
     app = Recorder(factory, backend, _writer(args.records_fd), app_timeout=spec["app_timeout"], base=spec["base"])
-    print(f"harness.served: {server.name} on fd {args.fd}", file=sys.stderr, flush=True)
+    print(f"harness.servers._child: {server.name} on fd {args.fd}", file=sys.stderr, flush=True)
     server.launch(app, args.fd)
 
 

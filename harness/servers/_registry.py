@@ -2,7 +2,7 @@
 
 A server here is a name (``uvicorn-h11``), the distribution that provides it, the async library its
 worker runs the app on, how to start it on a socket the harness bound (run inside the server
-process, by ``harness.served``; each imports its server lazily), and the profile that is supposed to
+process, by ``harness.servers._child``; each imports its server lazily), and the profile that is supposed to
 describe its ``receive``/``send``. The
 profile can depend on the server's version (uvicorn 0.28.0 alone raised from ``send`` after a
 disconnect), so it is looked up from the installed version, never assumed.
