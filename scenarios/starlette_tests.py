@@ -131,6 +131,18 @@ SCENARIOS = [
         },
     ),
     *sweep(
+        "background-after-response-sent",
+        "N pass-through layers; a BackgroundTask notes whether the response had reached the client",
+        "encode/starlette#3458: test_background_task_runs_after_response_sent_with_middleware (#3476, 1.7.0)",
+        {"depth": _DEPTHS},
+        lambda depth: {
+            "stack": f"base*{depth}",
+            "endpoint": "background-after-response",
+            "receive": "request",
+            "expectations": ("background-after-response", "background-ran", "complete-response"),
+        },
+    ),
+    *sweep(
         "is-disconnected-behind-middleware",
         "the endpoint polls request.is_disconnected() 3 times while the client leaves",
         "encode/starlette discussion #2094 (still reported against 1.x)",

@@ -85,8 +85,13 @@ async def drive(
     scope: dict[str, Any] | None = None,
     bounds: Bounds = Bounds(),
     virtual_time: bool = True,
+    observer: Any = None,
 ) -> Drive:
     conn = Connection(backend)
+    if observer is not None:
+        # What the endpoint may ask of the client's side while it runs (was the response complete
+        # when the background task ran?), never what it can change.
+        observer.response_complete = lambda: conn.response_complete
     receive = ScriptedReceive(script, profile, conn)
     send = RecordingSend(profile, conn)
     if scope is None:

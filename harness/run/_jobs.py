@@ -130,6 +130,7 @@ async def run_job(job: Job, b: Backend, config: RunConfig, env: Environment) -> 
         backend=b,
         scope=scope,
         bounds=Bounds(config.timeout, config.real_timeout),
+        observer=probe,
         virtual_time=config.virtual_time,
     )
     await probe.close()

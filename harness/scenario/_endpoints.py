@@ -61,6 +61,7 @@ class EndpointStateJSON(_EndpointStateJSONBase, total=False):
     received: list[str]
     disconnect_while_sending: bool
     client_disconnect_raised: bool
+    background_after_response: bool
 
 
 @dataclass
@@ -77,6 +78,10 @@ class EndpointState:
     disconnect_while_sending: bool | None = None
     #: ``request.body()`` raised ``ClientDisconnect`` (which the endpoint caught and answered).
     client_disconnect_raised: bool | None = None
+    #: The background task found the response already complete at the client when it ran.
+    background_after_response: bool | None = None
+    #: Set by the driver: whether the final body has reached the client's side yet.
+    response_complete: Callable[[], bool] = field(default=lambda: False, repr=False)
     #: Async callables the driver awaits after the run (closing generators the app left open).
     cleanups: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
@@ -101,6 +106,8 @@ class EndpointState:
             data["disconnect_while_sending"] = self.disconnect_while_sending
         if self.client_disconnect_raised is not None:
             data["client_disconnect_raised"] = self.client_disconnect_raised
+        if self.background_after_response is not None:
+            data["background_after_response"] = self.background_after_response
         return data
 
 
@@ -261,6 +268,25 @@ def _background_sleep(backend: Loop, probe: EndpointState) -> Any:
     return _compat.route("/", with_background, methods=["GET", "POST"])
 
 
+def _background_after_response(backend: Loop, probe: EndpointState) -> Any:
+    """Starlette's test_background_task_runs_after_response_sent_with_middleware: a background task
+    that notes whether the whole response had reached the client when it ran (#3458, fixed in 1.7.0)."""
+    r = _compat.responses()
+    background_task = _compat.background_task()
+    probe.background_ran = False
+
+    async def note() -> None:
+        probe.background_after_response = probe.response_complete()
+        probe.background_ran = True
+
+    async def homepage(request: Any) -> Any:
+        with _Tracked(probe, backend):
+            pass
+        return r.PlainTextResponse("hello", background=background_task(note))
+
+    return _compat.route("/", homepage, methods=["GET", "POST"])
+
+
 def _body_or_disconnect(backend: Loop, probe: EndpointState) -> Any:
     """The #2516 test's endpoint: read the body; on ClientDisconnect, answer an empty 200 anyway."""
     r = _compat.responses()
@@ -383,6 +409,10 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Loop, EndpointState], Any]]] = {
     "silent": ("a raw ASGI app that returns without sending anything", _silent),
     "poll-disconnect": ("polls await request.is_disconnected() 3 times, 1 virtual second apart", _poll_disconnect),
     "background-sleep": ("attaches a BackgroundTask that sleeps 0.1 s, then records that it ran", _background_sleep),
+    "background-after-response": (
+        "a BackgroundTask that notes whether the response was complete at the client when it ran",
+        _background_after_response,
+    ),
     "body-or-disconnect": ("reads the body; on ClientDisconnect answers an empty 200 (#2516)", _body_or_disconnect),
     "receive-then-answer": (
         "a raw app: receive() until http.disconnect (3 at most), then an empty 200",

@@ -125,6 +125,11 @@ EXPECTATIONS: dict[str, Expectation] = {
         ),
         Expectation("no-exception", "no exception leaves the app", _no_exception),
         Expectation("background-ran", "the response's background task ran", _endpoint("background_ran", True, "ran")),
+        Expectation(
+            "background-after-response",
+            "the background task runs only after the whole response was sent",
+            _endpoint("background_after_response", True, "after the response"),
+        ),
         Expectation("context-exited", "the context manager around the app exited", _layer_event("context exited")),
         Expectation(
             "client-disconnect-raised",
