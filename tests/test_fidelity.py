@@ -143,3 +143,13 @@ def test_the_trace_does_not_change_what_the_app_does(backend):
 
     for seed in range(8 if backend == "trio" else 1):
         assert once(True, seed) == once(False, seed), seed
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_background_task_runs_after_the_whole_response_since_1_7(backend):
+    if installed() < __import__("packaging.version").version.Version("1.7.0"):
+        pytest.skip("1.7.0 made the final send wait for the outer response (#3476)")
+    for depth in (1, 4):
+        rec = one(f"background-after-response-sent[depth={depth}]", backend=backend)
+        assert rec["outcome"] == "ok"
+        assert all(e["met"] for e in rec["expectations"]), rec["expectations"]
