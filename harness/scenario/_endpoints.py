@@ -202,21 +202,26 @@ def _body(backend: Loop, probe: EndpointState) -> Any:
     return _compat.route("/", body, methods=["GET", "POST"])
 
 
-def _background(backend: Loop, probe: EndpointState) -> Any:
+def _with_background(backend: Loop, probe: EndpointState, text: str, task: Callable[[], Awaitable[None]]) -> Any:
+    """A route answering ``text`` with ``task`` as its BackgroundTask; the task is not run yet."""
     r = _compat.responses()
     background_task = _compat.background_task()
     probe.background_ran = False
 
+    async def with_background(request: Any) -> Any:
+        with _Tracked(probe, backend):
+            pass
+        return r.PlainTextResponse(text, background=background_task(task))
+
+    return _compat.route("/", with_background, methods=["GET", "POST"])
+
+
+def _background(backend: Loop, probe: EndpointState) -> Any:
     async def task() -> None:
         await backend.checkpoint()
         probe.background_ran = True
 
-    async def with_background(request: Any) -> Any:
-        with _Tracked(probe, backend):
-            pass
-        return r.PlainTextResponse("queued", background=background_task(task))
-
-    return _compat.route("/", with_background, methods=["GET", "POST"])
+    return _with_background(backend, probe, "queued", task)
 
 
 def _raises(backend: Loop, probe: EndpointState) -> Any:
@@ -252,39 +257,23 @@ def _poll_disconnect(backend: Loop, probe: EndpointState) -> Any:
 
 def _background_sleep(backend: Loop, probe: EndpointState) -> Any:
     """Starlette's endpoint_with_background_task: the task sleeps 0.1 s before it counts as run."""
-    r = _compat.responses()
-    background_task = _compat.background_task()
-    probe.background_ran = False
 
     async def sleep_and_set() -> None:
         await backend.sleep(BACKGROUND_SLEEP_S)
         probe.background_ran = True
 
-    async def with_background(request: Any) -> Any:
-        with _Tracked(probe, backend):
-            pass
-        return r.PlainTextResponse("", background=background_task(sleep_and_set))
-
-    return _compat.route("/", with_background, methods=["GET", "POST"])
+    return _with_background(backend, probe, "", sleep_and_set)
 
 
 def _background_after_response(backend: Loop, probe: EndpointState) -> Any:
     """Starlette's test_background_task_runs_after_response_sent_with_middleware: a background task
     that notes whether the whole response had reached the client when it ran (#3458, fixed in 1.7.0)."""
-    r = _compat.responses()
-    background_task = _compat.background_task()
-    probe.background_ran = False
 
     async def note() -> None:
         probe.background_after_response = probe.response_complete()
         probe.background_ran = True
 
-    async def homepage(request: Any) -> Any:
-        with _Tracked(probe, backend):
-            pass
-        return r.PlainTextResponse("hello", background=background_task(note))
-
-    return _compat.route("/", homepage, methods=["GET", "POST"])
+    return _with_background(backend, probe, "hello", note)
 
 
 def _body_or_disconnect(backend: Loop, probe: EndpointState) -> Any:
