@@ -154,4 +154,30 @@ SCENARIOS = [
             "expectations": ("is-disconnected-turns-true",),
         },
     ),
+    *sweep(
+        "background-error-raised",
+        "N pass-through layers; the response's BackgroundTask sleeps 0.1 s, then raises; the client "
+        "leaves once it has the response",
+        "encode/starlette#2625: test_run_background_tasks_raise_exceptions (#2812, 0.46.0)",
+        {"depth": _DEPTHS},
+        lambda depth: {
+            "stack": f"base*{depth}",
+            "endpoint": "background-raises",
+            "receive": _AFTER_RESPONSE,
+            "expectations": ("background-error-raised", "background-ran", "complete-response"),
+        },
+    ),
+    *sweep(
+        "caught-endpoint-error",
+        "the outermost dispatch catches the endpoint's error around call_next and answers 400, over "
+        "N-1 pass-through layers; the client leaves once it has the response",
+        "test_exception_can_be_caught (#2911, 0.46.2: the caught error is no longer raised again)",
+        {"depth": _DEPTHS},
+        lambda depth: {
+            "stack": "base-catch" + (f",base*{depth - 1}" if depth > 1 else ""),
+            "endpoint": "raises",
+            "receive": _AFTER_RESPONSE,
+            "expectations": ("caught-in-dispatch", "status-400", "complete-response", "no-exception"),
+        },
+    ),
 ]

@@ -153,3 +153,24 @@ def test_the_background_task_runs_after_the_whole_response_since_1_7(backend):
         rec = one(f"background-after-response-sent[depth={depth}]", backend=backend)
         assert rec["outcome"] == "ok"
         assert all(e["met"] for e in rec["expectations"]), rec["expectations"]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_background_tasks_error_reaches_the_server_since_0_46(backend):
+    if installed() < __import__("packaging.version").version.Version("0.46.0"):
+        pytest.skip("0.46.0 re-raises the background task's exception (#2812)")
+    for depth in (1, 4):
+        rec = one(f"background-error-raised[depth={depth}]", backend=backend)
+        assert rec["outcome"] == "exception" and rec["exception"]["type"].endswith("EndpointError")
+        assert rec["response"] == "complete"
+        assert all(e["met"] for e in rec["expectations"]), rec["expectations"]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_an_error_caught_around_call_next_is_not_raised_again_since_0_46_2(backend):
+    if installed() < __import__("packaging.version").version.Version("0.46.2"):
+        pytest.skip("0.46.2 stopped re-raising a caught exception (#2911)")
+    for depth in (1, 4):
+        rec = one(f"caught-endpoint-error[depth={depth}]", backend=backend)
+        assert rec["outcome"] == "ok" and rec["response"] == "complete"
+        assert all(e["met"] for e in rec["expectations"]), rec["expectations"]

@@ -276,6 +276,17 @@ def _background_after_response(backend: Loop, probe: EndpointState) -> Any:
     return _with_background(backend, probe, "hello", note)
 
 
+def _background_raises(backend: Loop, probe: EndpointState) -> Any:
+    """Starlette's test_run_background_tasks_raise_exceptions: the task sleeps 0.1 s, then raises."""
+
+    async def sleep_and_raise() -> None:
+        await backend.sleep(BACKGROUND_SLEEP_S)
+        probe.background_ran = True
+        raise EndpointError("background task raised")
+
+    return _with_background(backend, probe, "", sleep_and_raise)
+
+
 def _body_or_disconnect(backend: Loop, probe: EndpointState) -> Any:
     """The #2516 test's endpoint: read the body; on ClientDisconnect, answer an empty 200 anyway."""
     r = _compat.responses()
@@ -401,6 +412,10 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Loop, EndpointState], Any]]] = {
     "background-after-response": (
         "a BackgroundTask that notes whether the response was complete at the client when it ran",
         _background_after_response,
+    ),
+    "background-raises": (
+        "attaches a BackgroundTask that sleeps 0.1 s, then raises EndpointError",
+        _background_raises,
     ),
     "body-or-disconnect": ("reads the body; on ClientDisconnect answers an empty 200 (#2516)", _body_or_disconnect),
     "receive-then-answer": (

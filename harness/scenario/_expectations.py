@@ -45,9 +45,12 @@ def _complete(r: Record) -> tuple[bool, str]:
     return bool(r.get("complete_response")), f"response {r.get('response', '?')}"
 
 
-def _status_200(r: Record) -> tuple[bool, str]:
-    statuses = [m.get("status") for m in r.get("sent") or () if m.get("type") == "http.response.start"]
-    return statuses[:1] == [200], f"status {statuses[0] if statuses else 'none'}"
+def _status(code: int) -> Callable[[Record], tuple[bool, str]]:
+    def check(r: Record) -> tuple[bool, str]:
+        statuses = [m.get("status") for m in r.get("sent") or () if m.get("type") == "http.response.start"]
+        return statuses[:1] == [code], f"status {statuses[0] if statuses else 'none'}"
+
+    return check
 
 
 def _body_len(n: int) -> Callable[[Record], tuple[bool, str]]:
@@ -111,12 +114,24 @@ def _no_exception(r: Record) -> tuple[bool, str]:
     return exc is None, "no exception" if exc is None else f"{exc.get('type')}: {exc.get('message')}"
 
 
+def _raised(type_name: str) -> Callable[[Record], tuple[bool, str]]:
+    def check(r: Record) -> tuple[bool, str]:
+        exc = r.get("exception")
+        if exc is None:
+            return False, "no exception left the app"
+        qualified = str(exc.get("type"))
+        return qualified.rsplit(".", 1)[-1] == type_name, f"{qualified}: {exc.get('message')}"
+
+    return check
+
+
 EXPECTATIONS: dict[str, Expectation] = {
     e.name: e
     for e in (
         Expectation("only-start-sent", "only http.response.start is sent (the PR #1634 test's send_gen)", _only_start),
         Expectation("complete-response", "the client gets a complete response", _complete),
-        Expectation("status-200", "the response starts with status 200", _status_200),
+        Expectation("status-200", "the response starts with status 200", _status(200)),
+        Expectation("status-400", "the response starts with status 400", _status(400)),
         Expectation("empty-body", "the complete response has an empty body", _body_len(0)),
         Expectation("custom-body", "the client gets the middleware's own 'Custom' response", _body_len(6)),
         Expectation("good-body", "the client gets the endpoint's 'good!'", _body_len(5)),
@@ -124,6 +139,14 @@ EXPECTATIONS: dict[str, Expectation] = {
             "every-layer-completed", "every BaseHTTPMiddleware layer's code after call_next ran", _every_layer_completed
         ),
         Expectation("no-exception", "no exception leaves the app", _no_exception),
+        Expectation(
+            "background-error-raised",
+            "the background task's EndpointError leaves the app (the server sees it)",
+            _raised("EndpointError"),
+        ),
+        Expectation(
+            "caught-in-dispatch", "the dispatch caught the endpoint's error", _layer_event("caught EndpointError")
+        ),
         Expectation("background-ran", "the response's background task ran", _endpoint("background_ran", True, "ran")),
         Expectation(
             "background-after-response",

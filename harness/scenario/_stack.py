@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.errors import LayerUnavailable, UsageError
 from harness.scenario import _compat
+from harness.scenario._endpoints import EndpointError
 from harness.scenario._trace import Boundary, Dispatch, EndpointBoundary, LayerTrace, StackTrace, traced_dispatch
 
 MAX_DEPTH = 32
@@ -149,6 +150,20 @@ async def _discard(request: Any, call_next: Any) -> Any:
     return _compat.responses().PlainTextResponse("Custom")
 
 
+def _catch(hooks: _Hooks) -> Dispatch:
+    """Starlette's test_exception_can_be_caught: the endpoint's exception, caught around
+    ``call_next``, becomes a 400 with its message."""
+
+    async def dispatch(request: Any, call_next: Any) -> Any:
+        try:
+            return await call_next(request)
+        except EndpointError as exc:
+            hooks.note("caught EndpointError")
+            return _compat.responses().PlainTextResponse(str(exc), status_code=400)
+
+    return dispatch
+
+
 #: Builds one layer around ``app``, with the run's hooks.
 Make = Callable[[Any, _Hooks], Any]
 
@@ -223,6 +238,10 @@ LAYERS: dict[str, tuple[str, Make]] = {
         "BaseHTTPMiddleware that consumes the response body and returns a new Response",
         _base(_rebuild_body),
     ),
+    "base-catch": (
+        "BaseHTTPMiddleware that catches the endpoint's EndpointError around call_next and answers 400",
+        _base_noting(_catch),
+    ),
     "base-discard": ("BaseHTTPMiddleware that drops call_next's response and returns 'Custom'", _base(_discard)),
     "base-poll": (
         "BaseHTTPMiddleware that asks request.is_disconnected() after call_next",
@@ -244,5 +263,5 @@ LAYERS: dict[str, tuple[str, Make]] = {
 
 #: The kinds whose ``dispatch`` the harness writes: the BaseHTTPMiddleware layers it can trace.
 DISPATCHING = frozenset(
-    {"base", "base-body", "base-rebuild", "base-discard", "base-poll", "base-body-poll", "decorator"}
+    {"base", "base-body", "base-rebuild", "base-catch", "base-discard", "base-poll", "base-body-poll", "decorator"}
 )
