@@ -53,11 +53,16 @@ class Scenario:
         return parse_stack(self.stack)
 
     def parsed_script(self) -> ReceiveScript:
-        return parse_script(self.receive)
+        script = parse_script(self.receive)
+        return self.app.with_body(script) if self.app is not None else script
 
     def record_params(self) -> dict[str, Any]:
         if self.app is not None:
-            return {"app": self.app.target, "path": self.app.path, "method": self.app.method, "receive": self.receive}
+            data = {"app": self.app.target, "path": self.app.path, "method": self.app.method, "receive": self.receive}
+            if self.app.body:
+                data["body_bytes"] = len(self.app.body)
+                data["body"] = self.app.body_arg
+            return data
         data: dict[str, Any] = {"stack": self.stack, "endpoint": self.endpoint, "receive": self.receive}
         if self.method != "GET":
             data["method"] = self.method
@@ -110,7 +115,6 @@ def sweep(
 
 def app_scenarios(spec: AppSpec) -> list[Scenario]:
     """Your app under every client script: ``app[no-disconnect]``, ``app[disconnect-now]``, ..."""
-    request = spec.request_step()
     return [
         Scenario(
             name=f"app[{name}]",
@@ -118,7 +122,7 @@ def app_scenarios(spec: AppSpec) -> list[Scenario]:
             source=f"--app {spec.target}",
             stack="app",
             endpoint="app",
-            receive=template.format(request=request),
+            receive=template,
             method=spec.method,
             app=spec,
         )

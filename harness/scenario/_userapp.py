@@ -9,6 +9,7 @@ slow endpoint costs its real time, bounded by the run timeout.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import sys
@@ -18,16 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import AppImportError, HarnessError
+from harness.scenario._script import ReceiveScript, Request
 
-#: What a client can do to your endpoint; each becomes one scenario ``app[<name>]``.
+#: What a client can do to your endpoint; each becomes one scenario ``app[<name>]``. The first
+#: ``request`` carries ``--body`` (see ``AppSpec.with_body``).
 CLIENT_SCRIPTS: dict[str, tuple[str, str]] = {
-    "no-disconnect": ("{request}", "control: the client stays connected"),
-    "disconnect-now": ("{request},disconnect", "the client leaves right after the request"),
-    "disconnect-idle": ("{request},wait:idle,disconnect", "the client leaves once the app is waiting"),
+    "no-disconnect": ("request", "control: the client stays connected"),
+    "disconnect-now": ("request,disconnect", "the client leaves right after the request"),
+    "disconnect-idle": ("request,wait:idle,disconnect", "the client leaves once the app is waiting"),
     "disconnect-before-body": ("disconnect", "the client leaves before sending the body"),
-    "disconnect-after-start": ("{request},wait:start,disconnect", "the client leaves after the headers"),
-    "disconnect-mid-stream": ("{request},wait:chunks=1,disconnect", "the client leaves after the first chunk"),
-    "disconnect-after-response": ("{request},wait:complete,disconnect", "the client leaves after the response"),
+    "disconnect-after-start": ("request,wait:start,disconnect", "the client leaves after the headers"),
+    "disconnect-mid-stream": ("request,wait:chunks=1,disconnect", "the client leaves after the first chunk"),
+    "disconnect-after-response": ("request,wait:complete,disconnect", "the client leaves after the response"),
 }
 
 
@@ -38,15 +41,20 @@ class AppSpec:
     path: str = "/"
     method: str = "GET"
     body: bytes = b""
+    #: ``--body`` as given (TEXT, or @file with the path made absolute): what a repro line passes on.
+    body_arg: str = ""
 
-    def request_step(self) -> str:
+    def with_body(self, script: ReceiveScript) -> ReceiveScript:
+        """The script with this app's body in its first request, byte for byte: the body travels
+        beside the script's text form (where a comma would end the step), never inside it."""
         if not self.body:
-            return "request"
-        # The script's text form carries the body in latin-1; commas would split the step.
-        text = self.body.decode("latin-1")
-        if "," in text:
-            raise HarnessError("--body: the body may not contain ',' (a limit of the script text form)")
-        return f"request:{text}"
+            return script
+        steps = list(script.steps)
+        for i, step in enumerate(steps):
+            if isinstance(step, Request):
+                steps[i] = dataclasses.replace(step, body=self.body)
+                break
+        return ReceiveScript(tuple(steps))
 
 
 def parse_body(value: str | None) -> bytes:
