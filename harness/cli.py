@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve-check": ("run scenarios under real servers and compare with the scripted driver", options.SERVE_CHECK),
         "probe": ("check that each installed server still behaves as its profile says", options.PROBE),
         "report": ("build the report from result files (e.g. merged CI shards)", options.REPORT),
+        "fit-delay": ("fit a profile's receive() delay distribution to real-server rates", options.FIT_DELAY),
     }
     for name, (text, uses) in commands.items():
         options.add_options(sub.add_parser(name, help=text), uses)
@@ -56,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _gate(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "fit-delay":
+            return _fit_delay(args)
         if args.command in ("serve-check", "probe"):
             from harness.servers import check_main
 
@@ -67,6 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as a shell tool does on SIGPIPE. Python
+        # would flush stdout again at exit and complain, so point it at /dev/null first.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _list() -> int:
@@ -92,6 +103,34 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_delay(args: argparse.Namespace) -> int:
+    from harness.servers import cells_from_agreement, fit_weights
+
+    servers = options.csv_values(args.server) or ["granian"]
+    if len(servers) != 1:
+        raise UsageError(f"--server {','.join(servers)}: fit one server's profile at a time")
+    rows = [row for f in args.files for row in _agreement_cells(f)]
+    cells = cells_from_agreement(rows, servers[0])
+    fit = fit_weights(cells)
+    print(f"{servers[0]}: {fit.runs} real runs over {len(cells)} cells, {fit.unexplained} no delay explains")
+    print(f"receive_delay_weights={fit.weights!r}")
+    for c in cells:
+        predicted = {k: round(v * 100) for k, v in fit.predicted(c).items()}
+        print(f"  {c.name}: real {format_counts(c.real)}; fitted {predicted} (% of runs)")
+    return 0
+
+
+def _agreement_cells(path: Any) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path}: not a readable agreement.json ({e}); pass the file nox -s servers wrote") from None
+    cells = data.get("cells") if isinstance(data, dict) else None
+    if not isinstance(cells, list):
+        raise UsageError(f"{path}: no 'cells' list; pass the agreement.json nox -s servers wrote")
+    return [c for c in cells if isinstance(c, dict)]
+
+
 def _adhoc(args: argparse.Namespace) -> Scenario:
     scenario = Scenario(
         name="adhoc",
@@ -113,7 +152,10 @@ def _scenarios(args: argparse.Namespace) -> tuple[list[Scenario], bool]:
     if args.app:
         if adhoc:
             raise UsageError("--app and the ad-hoc --stack/--endpoint/--receive do not mix; pick one")
-        spec = AppSpec(args.app, args.app_dir, args.path, args.method, parse_body(args.body))
+        body_arg = args.body or ""
+        if body_arg.startswith("@"):
+            body_arg = "@" + str(Path(body_arg[1:]).resolve())
+        spec = AppSpec(args.app, args.app_dir, args.path, args.method, parse_body(args.body), body_arg)
         load_app(spec)  # fail now, in one line, if it does not import or is not ASGI
         # User apps may use threads (sync endpoints): the real clock is the honest one.
         return select(app_scenarios(spec), list(args.scenario or ())), True

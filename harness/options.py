@@ -173,6 +173,11 @@ PROBE: list[Use] = [
     ("out", {"help": "write the probe results here as JSON"}),
     "logs",
 ]
+#: ``python -m harness fit-delay``.
+FIT_DELAY: list[Use] = [
+    ("files", {"help": "agreement.json files of the servers check (cells carry scripted_by_delay)"}),
+    ("server", {"help": "the server whose profile to fit (default granian)"}),
+]
 REPORT: list[Use] = [
     "files",
     ("out", {"default": Path(defaults.RESULTS_DIR), "help": "where report.{md,json,html} go"}),

@@ -352,6 +352,20 @@ async def test_granians_receive_answers_a_few_scheduling_points_late(backend):
         return app
 
     await run(app_for("uvicorn"), "request,disconnect", "uvicorn", backend)
-    await run(app_for("granian"), "request,disconnect", "granian", backend)
+    late = get_profile("granian").for_run(seed=None, receive_delay=5)
+    await drive(app_for("granian"), script=parse_script("request,disconnect"), profile=late, backend=backend)
     assert ticks["uvicorn"] == 0
-    assert ticks["granian"] >= get_profile("granian").receive_delay - 1 > 0
+    assert ticks["granian"] >= 5 - 1
+
+
+def test_granians_delay_is_drawn_per_run_from_the_seed_and_replays():
+    granian = get_profile("granian")
+    assert granian.randomised and not get_profile("uvicorn").randomised
+    drawn = [granian.for_run(seed).receive_delay for seed in range(2000)]
+    assert drawn == [granian.for_run(seed).receive_delay for seed in range(2000)]  # replays
+    support = {k for k, w in enumerate(granian.receive_delay_weights) if w > 0}
+    assert set(drawn) == support
+    late = sum(1 for k in drawn if k >= 7) / len(drawn)
+    assert abs(late - sum(granian.receive_delay_weights[7:])) < 0.03
+    assert granian.for_run(3, receive_delay=2).receive_delay == 2  # a forced delay wins
+    assert get_profile("uvicorn").for_run(3) is get_profile("uvicorn")

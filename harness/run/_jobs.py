@@ -72,6 +72,8 @@ class Job:
     profile: str
     repeat: int
     seed: int | None
+    #: Forces the profile's ``receive_delay`` instead of drawing it from the seed (fitting a profile).
+    receive_delay: int | None = None
 
 
 class BaseFields(Environment):
@@ -93,7 +95,7 @@ def base_fields(job: Job, config: RunConfig, env: Environment) -> BaseFields:
         params=job.scenario.record_params(),
         backend=job.backend,
         profile=job.profile,
-        seed=job.seed if backend_class(job.backend).seeded else None,
+        seed=job.seed if _seeded(job.backend, job.profile) else None,
         repeat=job.repeat,
         resolution=config.resolution,
         **env,
@@ -110,7 +112,7 @@ def _not_applicable(job: Job, env: Environment) -> str | None:
 async def run_job(job: Job, b: Backend, config: RunConfig, env: Environment) -> RunRecord:
     """One job inside an event loop of backend ``b`` that is already running."""
     base = base_fields(job, config, env)
-    scenario, prof = job.scenario, get_profile(job.profile)
+    scenario, prof = job.scenario, get_profile(job.profile).for_run(job.seed, job.receive_delay)
     probe = EndpointState()
     trace = StackTrace(loop=b)
     script = scenario.parsed_script()
@@ -147,6 +149,7 @@ async def run_job(job: Job, b: Backend, config: RunConfig, env: Environment) -> 
         leaked_tasks=d.leaked_tasks,
         layers=trace.to_json(),
         raised_in=trace.raised_in(),
+        receive_delay=prof.receive_delay if prof.receive_delay or job.receive_delay is not None else None,
         **base,
     )
     record.expectations = [dict(e) for e in evaluate(scenario.expectations, record.to_json())]
@@ -167,16 +170,21 @@ def plan(
     repeats: int = defaults.RUN_REPEATS,
     seed: int = defaults.SEED,
 ) -> list[Job]:
-    """Every (scenario, backend, profile, repeat); trio seeds are ``seed + repeat`` so any run can be
-    replayed alone with ``--seed``."""
+    """Every (scenario, backend, profile, repeat); seeds (trio's scheduler, a profile's drawn delay)
+    are ``seed + repeat`` so any run can be replayed alone with ``--seed``."""
     jobs = []
     for backend in backends:
-        seeded = backend_class(backend).seeded
         for s in scenarios:
             for profile in s.profiles or profiles or DEFAULT_PROFILES:
+                seeded = _seeded(backend, profile)
                 for r in range(repeats):
                     jobs.append(Job(s, backend, profile, r, seed + r if seeded else None))
     return jobs
+
+
+def _seeded(backend: str, profile: str) -> bool:
+    """Whether a run draws anything from its seed: trio's scheduler, or a profile's random delay."""
+    return backend_class(backend).seeded or get_profile(profile).randomised
 
 
 def run_jobs(
@@ -215,5 +223,5 @@ def run_one(
     config: RunConfig = RunConfig(),
 ) -> RunRecord:
     """One run, alone in its own event loop: what a repro command does."""
-    job = Job(scenario, backend, profile, repeat, seed if backend_class(backend).seeded else None)
+    job = Job(scenario, backend, profile, repeat, seed if _seeded(backend, profile) else None)
     return run_jobs([job], config)[0]

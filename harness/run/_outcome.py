@@ -216,6 +216,9 @@ class RunRecord:
     raised_in: int | None = None
     #: The scenario's own expectations, checked apart from the outcome: ``{name, met, detail}``.
     expectations: list[dict[str, Any]] = field(default_factory=list)
+    #: The server profile's ``receive()`` delay this run played (drawn from ``seed`` where the profile
+    #: has a distribution), or None for a profile that answers at once.
+    receive_delay: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

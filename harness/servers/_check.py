@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from harness import defaults, options
 from harness.errors import ServerStartError, UsageError
@@ -31,7 +32,8 @@ from harness.run import (
     plan,
     run_jobs,
 )
-from harness.scenario import Scenario, dist_version
+from harness.scenario import Scenario, dist_version, get_profile
+from harness.servers._fit import MAX_DELAY
 from harness.servers._process import ServerProcess, server_errors
 from harness.servers._rawclient import play
 from harness.servers._registry import SERVERS, get_server
@@ -84,6 +86,9 @@ def check_cell(scenario: Scenario, server_name: str, config: CheckConfig = Check
     scripted = run_jobs(plan([twin], backends=[server.backend], profiles=[profile], repeats=config.repeat))
     row["scripted"] = dict(Counter(r.outcome for r in scripted))
     row["scripted_detail"] = _first_details(r.to_json() for r in scripted)
+    row["scripted_delays"] = dict(Counter(str(r.receive_delay) for r in scripted if r.receive_delay is not None))
+    if _has_delay(profile):
+        row["scripted_by_delay"] = scripted_by_delay(twin, server.backend, profile)
     started = time.perf_counter()
     try:
         records = _real_runs(scenario, server.name, profile, server_version, env, config)
@@ -101,6 +106,18 @@ def check_cell(scenario: Scenario, server_name: str, config: CheckConfig = Check
         row["status"] = "crashed"
         row["reason"] = records["crashed"]
     return _finish(row, row["status"], row.get("reason", ""))
+
+
+def _has_delay(profile: str) -> bool:
+    p = get_profile(profile)
+    return bool(p.receive_delay or p.receive_delay_weights)
+
+
+def scripted_by_delay(scenario: Scenario, backend: str, profile: str) -> list[str]:
+    """The scripted outcome at each fixed delay ``0..MAX_DELAY``: deterministic on asyncio, and what
+    ``python -m harness fit-delay`` mixes to match the real server's rates."""
+    jobs = [Job(scenario, backend, profile, 0, None, receive_delay=k) for k in range(MAX_DELAY + 1)]
+    return [r.outcome for r in run_jobs(jobs)]
 
 
 def _finish(row: dict[str, Any], status: str, reason: str) -> dict[str, Any]:
@@ -202,8 +219,10 @@ def repro_command(row: dict[str, Any]) -> str:
         if env.get(name):
             packages.append(f"{name}=={env[name]}")
     for requirement in server.requirements:
-        pinned = Requirement(requirement).name == server.dist and row.get("server_version")
-        packages.append(f"{requirement}=={row['server_version']}" if pinned else requirement)
+        req = Requirement(requirement)
+        if req.name == server.dist and row.get("server_version"):
+            req.specifier = SpecifierSet(f"=={row['server_version']}")
+        packages.append(str(req))
     return serve_check_command(packages, row["scenario"], row["server"], row["repeat"])
 
 

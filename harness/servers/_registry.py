@@ -142,7 +142,7 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec(
             "granian",
             "granian",
-            ("granian",),
+            ("granian==2.8.9",),
             "asyncio",
             "granian (Rust), embedded server on asyncio",
             lambda v: "granian",
