@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from harness import defaults, options
@@ -34,6 +34,7 @@ from harness.scenario import (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = options.Parser(prog="python -m harness", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=options.Parser)
     sub.add_parser("list", help="list the scenarios with their descriptions")
     commands = {
@@ -49,7 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    """The installed distribution's version (a checkout that is not installed says so)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("disconnect-harness")
+    except PackageNotFoundError:
+        return "(not installed: a checkout)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        build_parser().print_help(sys.stderr)  # a bare command asks what it can do
+        return 2
     try:
         args = build_parser().parse_args(argv)
         if args.command == "list":

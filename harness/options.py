@@ -199,6 +199,7 @@ MATRIX: list[Use] = [
     "results",
     "shard",
     "starlette",
+    ("strict", {"help": "also fail when a cell is skipped (no interpreter, a release the pins cannot run)"}),
 ]
 _UPGRADE_COMMON: list[Use] = [
     "scenario",

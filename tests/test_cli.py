@@ -99,3 +99,26 @@ def test_an_adhoc_stack_reproduces_without_a_catalogue_entry():
     )
     assert out.returncode == 0, out.stderr
     assert "no_response_returned 1/1" in out.stdout
+
+
+def test_a_bare_command_prints_its_usage_and_version_names_the_release():
+    bare = harness()
+    assert bare.returncode == 2 and bare.stderr.startswith("usage: python -m harness")
+    assert "run" in bare.stderr and "Traceback" not in bare.stderr
+    version = harness("--version")
+    assert version.returncode == 0 and version.stdout.startswith("python -m harness ")
+
+
+def test_a_reader_that_goes_away_ends_the_listing_quietly():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "list"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # like `| head -1`
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert err == "", err

@@ -81,3 +81,21 @@ def test_killing_the_matrix_loses_no_finished_cell_and_duplicates_none(tmp_path)
         assert len(set(keys)) == len(keys), "no run may appear twice"
     assert not list(cells.glob(".*.tmp")), "no temporary file may be left behind"
     assert (tmp_path / "results" / "report.md").exists()
+
+
+def test_a_crashed_cell_fails_the_matrix_after_the_report_and_is_retried_next_time(tmp_path):
+    import re
+
+    matrix = tmp_path / "matrix.toml"
+    text = (ROOT / "matrix.toml").read_text()
+    matrix.write_text(re.sub(r"(?m)^cell_timeout = \S+", "cell_timeout = 0.01", text))
+    command = [*nox_command(tmp_path)[: nox_command(tmp_path).index("--") + 1], "--versions", "1.10.0"]
+    command += ["--scenario", "pr1634-seed", "--matrix", str(matrix), "--results", str(tmp_path / "results")]
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    out = first.stdout + first.stderr
+    assert first.returncode != 0, out[-3000:]
+    assert "1 cell(s) failed: 1.10.0: crashed" in out, out[-3000:]
+    assert (tmp_path / "results" / "report.md").exists(), "the report is written before the run fails"
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert "results are current" not in again.stdout + again.stderr, "a crashed cell is tried again"
+    assert again.returncode != 0

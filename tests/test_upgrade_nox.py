@@ -80,6 +80,22 @@ def test_the_gate_fails_0_27_to_0_37_2_and_passes_0_37_2_to_0_38_6(tmp_path):
     assert "0.37.2 → 0.38.6: pass" in text
 
 
+def test_editing_the_app_makes_the_next_gate_run_again(tmp_path):
+    app_dir = tmp_path / "service"
+    app_dir.mkdir()
+    source = (ROOT / "tests" / "apps" / "fastapi_style.py").read_text()
+    (app_dir / "svc.py").write_text(source)
+    args = ["-s", "gate", "--", "--from", "0.37.2", "--to", "0.38.6", "--app", "svc:app", "--app-dir", str(app_dir)]
+    args += ["--path", "/items", "--repeat", "2", "--backend", "asyncio", "--results", str(tmp_path / "upgrade")]
+    first = nox(*args)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    again = nox(*args)
+    assert "0 environments used" in again.stdout + again.stderr, "unchanged app: stored results are current"
+    (app_dir / "svc.py").write_text(source + "\n# edited\n")
+    edited = nox(*args)
+    assert "2 environments used" in edited.stdout + edited.stderr, "an edited app must run again on both sides"
+
+
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 @pytest.mark.parametrize(
     ("scenario", "good", "bad", "pair"),

@@ -220,10 +220,6 @@ class MatrixRun:
         return f"{len(statuses)} cells ran in {elapsed:.1f} s: {parts}"
 
 
-def failed(statuses: dict[str, str]) -> list[str]:
-    return [cid for cid, s in statuses.items() if s not in (DONE, SKIPPED)]
-
-
 def cell_infos(cells: list[Cell], store: Store) -> list[CellInfo]:
     """The report's view of each cell of this matrix that has run (or tried to)."""
     from harness.results import CellInfo, exact_requirements
@@ -271,9 +267,25 @@ def report_session(run: MatrixRun, session: nox.Session) -> None:
         session.log(run.summary_line(statuses))
     paths = write_report(run)
     session.log("report: " + ", ".join(str(p) for p in paths))
-    bad = failed(statuses)
+    final = cell_statuses(run.cells, run.store)
+    skipped = [f"{cid} ({reason})" for cid, (status, reason) in final.items() if status == SKIPPED]
+    if skipped:
+        session.warn(f"{len(skipped)} cell(s) skipped: {'; '.join(skipped)}")
+    bad = [f"{cid}: {status} ({reason})" for cid, (status, reason) in final.items() if status not in (DONE, SKIPPED)]
     if bad:
-        session.warn(f"{len(bad)} cell(s) did not finish: {', '.join(bad)} (see the Cells table of the report)")
+        session.error(f"{len(bad)} cell(s) failed: {'; '.join(bad)} (see the Cells table of the report)")
+    if skipped and run.options.strict:
+        session.error(f"--strict: {len(skipped)} cell(s) were skipped")
+
+
+def cell_statuses(cells: list[Cell], store: Store) -> dict[str, tuple[str, str]]:
+    """Each selected cell's final status and reason, from the store (a cell with no status file
+    never ran: its session failed before it could record one)."""
+    out: dict[str, tuple[str, str]] = {}
+    for cell in cells:
+        st = store.status(cell.id)
+        out[cell.id] = (st.status, st.reason) if st is not None else ("not run", "no status recorded")
+    return out
 
 
 def baseline_session(run: MatrixRun, session: nox.Session) -> None:

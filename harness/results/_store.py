@@ -79,14 +79,17 @@ class Store:
             return None
 
     def is_fresh(self, cell: Cell, selection_hash: str) -> bool:
-        """Finished with these pins and this selection: nothing to redo."""
+        """Finished with these pins and this selection, and still current: nothing to redo. A cell
+        that crashed, failed to install or was skipped is always tried again (the index, the
+        interpreters or the harness may have changed since)."""
         st = self.status(cell.id)
         return (
             st is not None
-            and st.status in (DONE, INSTALL_FAILED, SKIPPED)
+            and st.status == DONE
             and st.cell.get("pins_hash") == cell.pins_hash
             and st.selection_hash == selection_hash
-            and (st.status != DONE or (self.results_path(cell.id).exists() and still_current(st.sources)))
+            and self.results_path(cell.id).exists()
+            and still_current(st.sources)
         )
 
     def record(

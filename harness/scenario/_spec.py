@@ -58,11 +58,12 @@ class Scenario:
 
     def record_params(self) -> dict[str, Any]:
         if self.app is not None:
-            data = {"app": self.app.target, "path": self.app.path, "method": self.app.method, "receive": self.receive}
+            app: dict[str, Any] = {"app": self.app.target, "path": self.app.path, "method": self.app.method}
+            app["receive"] = self.receive
             if self.app.body:
-                data["body_bytes"] = len(self.app.body)
-                data["body"] = self.app.body_arg
-            return data
+                app["body_bytes"] = len(self.app.body)
+                app["body"] = self.app.body_arg
+            return app
         data: dict[str, Any] = {"stack": self.stack, "endpoint": self.endpoint, "receive": self.receive}
         if self.method != "GET":
             data["method"] = self.method
