@@ -170,7 +170,8 @@ def _scenarios(args: argparse.Namespace) -> tuple[list[Scenario], bool]:
         body_arg = args.body or ""
         if body_arg.startswith("@"):
             body_arg = "@" + str(Path(body_arg[1:]).resolve())
-        spec = AppSpec(args.app, args.app_dir, args.path, args.method, parse_body(args.body), body_arg)
+        app_dir = args.app_dir if args.app_dir == "." else str(Path(args.app_dir).resolve())
+        spec = AppSpec(args.app, app_dir, args.path, args.method, parse_body(args.body), body_arg)
         load_app(spec)  # fail now, in one line, if it does not import or is not ASGI
         # User apps may use threads (sync endpoints): the real clock is the honest one.
         return select(app_scenarios(spec), list(args.scenario or ())), True

@@ -37,6 +37,8 @@ GATE_REPEATS: Final = 5
 #: A flaky cell's rarest outcome shows in at least 1 of 5 runs of the full matrix, so 10 runs miss
 #: it with probability at most 0.8**10 (about 11%).
 BISECT_REPEATS: Final = 10
+#: Runs per item of the pytest plugin (trio's seeds differ between them; a race shows as a rate).
+PLUGIN_REPEATS: Final = 3
 
 #: Real servers: requests per cell, real seconds per virtual second (the slow endpoint's 5 s become
 #: 0.25 s), real seconds before an app run is a hang (60 virtual seconds, scaled).

@@ -76,8 +76,25 @@ OPTIONS: dict[str, Option] = {
         help="add a development Starlette as a cell: a checkout, a wheel or a git+ URL",
     ),
     # upgrade questions
-    "from": _opt("--from", dest="old", required=True, help="the version you run now (release or path)"),
-    "to": _opt("--to", dest="new", required=True, help="the version you want (release, checkout, wheel)"),
+    "from": _opt(
+        "--from",
+        dest="old",
+        required=True,
+        help="what you run now: a Starlette release, starlette==X, fastapi==X, a checkout, a wheel or a git+ URL",
+    ),
+    "to": _opt("--to", dest="new", required=True, help="what you want (the same forms as --from)"),
+    # the app's own environment
+    "requirements": _opt(
+        "--requirements", action="append", type=Path, metavar="FILE", help="--app: a pip requirements file (repeatable)"
+    ),
+    "with": _opt("--with", dest="with_", action="append", metavar="REQ", help="--app: a requirement (repeatable)"),
+    "project": _opt("--project", type=Path, metavar="DIR", help="--app: install this project (editable) with its deps"),
+    "side-resolution": _opt(
+        "--resolution",
+        choices=("highest", "lowest"),
+        default="highest",
+        help="a fastapi==X side: the newest Starlette it allows (default) or the oldest",
+    ),
     "good": _opt("--good", required=True, help="a release that behaves as you want"),
     "bad": _opt("--bad", required=True, help="a release that does not"),
     "strict": _opt("--strict", action="store_true", help="fail on any change, not only on a worse cell"),
@@ -210,8 +227,13 @@ _UPGRADE_COMMON: list[Use] = [
     "path",
     "method",
     "body",
+    "requirements",
+    "with",
+    "project",
+    "side-resolution",
     "matrix",
     "offline",
+    "fresh",
     ("results", {"default": defaults.UPGRADE_RESULTS_DIR, "help": "where the probes' results go"}),
 ]
 #: ``nox -s gate -- ...`` and ``nox -s bisect -- ...``.

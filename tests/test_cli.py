@@ -120,5 +120,6 @@ def test_a_reader_that_goes_away_ends_the_listing_quietly():
     proc.stdout.readline()
     proc.stdout.close()  # like `| head -1`
     err = proc.stderr.read().decode()
+    proc.stderr.close()
     assert proc.wait(timeout=60) == 141
     assert err == "", err

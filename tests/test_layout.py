@@ -35,6 +35,7 @@ RANKS = {
     "harness.servers": 4,
     "harness.matrix": 5,
     "harness.cli": 6,
+    "harness.pytest_plugin": 6,
     "harness.__main__": 7,
     "harness": 8,
 }

@@ -80,7 +80,7 @@ def test_the_app_is_imported_from_app_dir(tmp_path):
     assert "ok 1/1" in out.stdout
 
 
-ECHO_APP = '''
+ECHO_APP = """
 import hashlib
 
 async def app(scope, receive, send):
@@ -97,7 +97,7 @@ async def app(scope, receive, send):
     status = 200 if hashlib.sha256(body).hexdigest() == EXPECTED else 422
     await send({"type": "http.response.start", "status": status, "headers": []})
     await send({"type": "http.response.body", "body": b""})
-'''
+"""
 
 
 @pytest.mark.parametrize(
@@ -116,9 +116,21 @@ def test_a_body_reaches_the_app_byte_for_byte_and_its_repro_line_carries_it(tmp_
     (tmp_path / "payload.bin").write_bytes(body)
     out_file = tmp_path / "runs.jsonl"
     out = harness(
-        "--app", "echo:app", "--app-dir", str(tmp_path), "--body", "@payload.bin",
-        "--scenario", "app[no-disconnect]", "--backend", "asyncio", "--profile", "uvicorn",
-        "--out", str(out_file), cwd=tmp_path,
+        "--app",
+        "echo:app",
+        "--app-dir",
+        str(tmp_path),
+        "--body",
+        "@payload.bin",
+        "--scenario",
+        "app[no-disconnect]",
+        "--backend",
+        "asyncio",
+        "--profile",
+        "uvicorn",
+        "--out",
+        str(out_file),
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     record = json.loads(out_file.read_text().splitlines()[0])

@@ -168,7 +168,7 @@ def run(cell: Cell, python: str, selection: Selection, store: Store, cell_timeou
         return CRASHED
     records = list(read_records(out_path))
     first = records[0] if records else {}
-    environment = {k: first.get(k) for k in ("starlette", "anyio", "trio", "python")}
+    environment = {k: first.get(k) for k in ("starlette", "anyio", "trio", "python", "fastapi")}
     try:
         sources = json.loads(sources_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -40,15 +40,28 @@ class Cell:
     exclude_newer: str | None = None
     tags: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=(), compare=False)
+    #: The FastAPI release of a FastAPI side (its Starlette is ``starlette``), or None.
+    fastapi: str | None = None
+    #: A digest of the files the requirements name (``-r FILE``), so editing one is a new environment.
+    inputs_hash: str = ""
 
     @property
     def id(self) -> str:
-        return self.starlette if self.resolution == "pinned" else f"{self.starlette}-{self.resolution}"
+        base = f"fastapi-{self.fastapi}" if self.fastapi else self.starlette
+        return base if self.resolution == "pinned" else f"{base}-{self.resolution}"
+
+    @property
+    def label(self) -> str:
+        """How tables and repro lines name the side: ``fastapi 0.108.0 (starlette 0.32.0.post1)``."""
+        return f"fastapi {self.fastapi} (starlette {self.starlette})" if self.fastapi else self.starlette
 
     @property
     def pins_hash(self) -> str:
         """Changes whenever what gets installed would change: a results file with another hash is stale."""
-        blob = json.dumps([self.python, self.requirements, self.exclude_newer], sort_keys=True)
+        what = [self.python, self.requirements, self.exclude_newer]
+        if self.fastapi or self.inputs_hash:
+            what += [self.fastapi, self.inputs_hash]
+        blob = json.dumps(what, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def to_json(self) -> dict[str, Any]:
@@ -61,6 +74,7 @@ class Cell:
             "exclude_newer": self.exclude_newer,
             "pins_hash": self.pins_hash,
             "tags": list(self.tags),
+            "fastapi": self.fastapi,
         }
 
 

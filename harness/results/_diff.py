@@ -66,7 +66,9 @@ def _cells(records: Iterable[dict[str, Any]]) -> _Side:
         side.counts[key][r["outcome"]] += 1
         for name, value in observe(r).items():
             side.observed.setdefault(key, {}).setdefault(name, set()).add(value)
-        side.versions.add(r["starlette"])
+        side.versions.add(
+            f"fastapi {r['fastapi']} (starlette {r['starlette']})" if r.get("fastapi") else r["starlette"]
+        )
         if key not in side.example or (r["outcome"] != "ok" and side.example[key]["outcome"] == "ok"):
             side.example[key] = r
     return side

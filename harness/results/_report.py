@@ -78,6 +78,8 @@ class Row:
     #: cell id -> (outcome, seed) of the first non-ok run, for the repro line
     first_bad: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     detail: dict[str, str] = field(default_factory=dict)
+    #: cell id -> expectation name -> [runs where it was not met, runs]
+    expectations: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
 
 def label(counts: Counter[str]) -> str:
@@ -132,6 +134,20 @@ class Report:
             prev = (cid, counts)
         return out
 
+    def expectation_ranges(self, row: Row) -> dict[str, list[tuple[str, str, str]]]:
+        """Per expectation of the row's scenario: (first, last, ``met`` / ``not met`` / ``not met
+        k/n``) over consecutive releases in the same state; kept apart from the outcome ranges."""
+        out: dict[str, list[tuple[str, str, str]]] = {}
+        for cid in self.versions:
+            for name, (unmet, runs) in row.expectations.get(cid, {}).items():
+                state = "met" if unmet == 0 else "not met" if unmet == runs else f"not met {unmet}/{runs}"
+                spans = out.setdefault(name, [])
+                if spans and spans[-1][2] == state:
+                    spans[-1] = (spans[-1][0], cid, state)
+                else:
+                    spans.append((cid, cid, state))
+        return out
+
     def interesting(self) -> list[Row]:
         """Rows that are not ``ok`` (or not applicable) everywhere."""
         quiet = {"ok", "not_applicable"}
@@ -171,6 +187,10 @@ class Report:
                     ],
                     "repro": self._template(r),
                     "pip_repro": run_command_template(r.scenario, r.backend, r.profile),
+                    "expectations": {
+                        name: [{"from": a, "to": b, "state": st} for a, b, st in spans]
+                        for name, spans in self.expectation_ranges(r).items()
+                    },
                     "not_ok": {
                         cid: {"outcomes": dict(c), "seed": r.first_bad.get(cid, ("", None))[1]}
                         for cid, c in r.cells.items()
@@ -201,6 +221,7 @@ class Report:
         for r in interesting:
             for a, b, x, y in self.transitions(r):
                 out.append(f"| `{r.scenario}` | {r.backend} | {r.profile} | {a} → {b} | {x} | {y} |")
+        out.append(self._expectations_md())
         flaky = [(r, cid, c) for r in self.rows.values() for cid, c in r.cells.items() if len(c) > 1]
         out.append(f"\n## Flaky cells\n\n{len(flaky)} cells gave more than one outcome across their repeats.\n")
         if flaky:
@@ -216,6 +237,25 @@ class Report:
                 if set(k) - {"ok", "not_applicable"}:
                     out.append(f"- `{r.scenario}` {r.backend} {r.profile} @ {a}: `{self.repro(r, a)}`")
         return "\n".join(out) + "\n"
+
+    def _expectations_md(self) -> str:
+        """Where a scenario's own expectations do not hold: apart from the outcome, which says what
+        the app did (a seed that sends the whole response is ``ok``, its "only the start" not met)."""
+        lines = [
+            "\n## Scenario expectations\n\nWhere a scenario's own expectations (its Starlette test's "
+            "assertions) are not met; every other expectation is met on every release.\n",
+            "| scenario | backend | profile | expectation | not met on | met on |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in self.rows.values():
+            for name, spans in self.expectation_ranges(r).items():
+                unmet = [_span(a, b) + ("" if st == "not met" else f" ({st[8:]})") for a, b, st in spans if st != "met"]
+                if unmet:
+                    met = ", ".join(_span(a, b) for a, b, st in spans if st == "met") or "-"
+                    lines.append(
+                        f"| `{r.scenario}` | {r.backend} | {r.profile} | {name} | {', '.join(unmet)} | {met} |"
+                    )
+        return "\n".join(lines)
 
     def _cells_md(self) -> str:
         lines = [
@@ -378,6 +418,10 @@ def build(cells: Sequence[CellInfo], records_by_cell: Mapping[str, Iterable[dict
             if row is None:
                 row = rows[key] = Row(*key)
             row.cells.setdefault(cell.id, Counter())[rec["outcome"]] += 1
+            for e in rec.get("expectations") or ():
+                tally = row.expectations.setdefault(cell.id, {}).setdefault(e["name"], [0, 0])
+                tally[0] += 0 if e.get("met") else 1
+                tally[1] += 1
             if rec["outcome"] not in ("ok", "not_applicable") and cell.id not in row.first_bad:
                 row.first_bad[cell.id] = (rec["outcome"], rec.get("seed"))
                 row.detail[cell.id] = rec.get("detail", "")
@@ -386,6 +430,10 @@ def build(cells: Sequence[CellInfo], records_by_cell: Mapping[str, Iterable[dict
             for row in rows.values():
                 row.cells[cell.id] = Counter({cell.status: 1})
     return Report(list(ordered), dict(sorted(rows.items(), key=lambda kv: _row_order(kv[0]))))
+
+
+def _span(first: str, last: str) -> str:
+    return first if first == last else f"{first} – {last}"  # noqa: RUF001 - the en dash of a range
 
 
 def _cell_order(cell: CellInfo) -> tuple[Any, ...]:

@@ -53,6 +53,8 @@ class Environment(TypedDict):
     anyio: str | None
     trio: str | None
     python: str
+    #: FastAPI where it is installed (a FastAPI side, a team's own environment), else None.
+    fastapi: str | None
 
 
 def environment() -> Environment:
@@ -62,6 +64,7 @@ def environment() -> Environment:
         "anyio": dist_version("anyio"),
         "trio": dist_version("trio"),
         "python": platform.python_version(),
+        "fastapi": dist_version("fastapi"),
     }
 
 
@@ -117,7 +120,7 @@ async def run_job(job: Job, b: Backend, config: RunConfig, env: Environment) -> 
     trace = StackTrace(loop=b)
     script = scenario.parsed_script()
     if scenario.app is not None:
-        app = _user_app(scenario.app)
+        app = load_app(scenario.app) if scenario.app.instance is not None else _user_app(scenario.app)
         scope = make_scope(prof, method=scenario.app.method, path=scenario.app.path, body=script.body)
     else:
         try:

@@ -219,6 +219,8 @@ class RunRecord:
     #: The server profile's ``receive()`` delay this run played (drawn from ``seed`` where the profile
     #: has a distribution), or None for a profile that answers at once.
     receive_delay: int | None = None
+    #: The FastAPI release installed beside Starlette (a FastAPI side of the gate), or None.
+    fastapi: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

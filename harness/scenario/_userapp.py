@@ -14,7 +14,7 @@ import importlib
 import inspect
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ class AppSpec:
     body: bytes = b""
     #: ``--body`` as given (TEXT, or @file with the path made absolute): what a repro line passes on.
     body_arg: str = ""
+    #: An app object handed over directly (the pytest fixture) instead of imported from ``target``.
+    instance: Any = field(default=None, compare=False, repr=False)
 
     def with_body(self, script: ReceiveScript) -> ReceiveScript:
         """The script with this app's body in its first request, byte for byte: the body travels
@@ -71,6 +73,10 @@ def parse_body(value: str | None) -> bytes:
 
 def load_app(spec: AppSpec) -> Any:
     """Import ``module:attribute`` (calling it when written ``factory()``) and check it is ASGI."""
+    if spec.instance is not None:
+        if not _is_asgi3(spec.instance):
+            raise AppImportError(f"{type(spec.instance).__name__} object is not an ASGI app")
+        return spec.instance
     module_name, sep, attr = spec.target.partition(":")
     if not sep or not module_name or not attr:
         raise AppImportError(f"--app {spec.target!r}: write module:attribute or module:factory()")
