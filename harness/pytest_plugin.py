@@ -72,7 +72,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         item.add_marker(MARKER)
         added.append(item)
     # Report them as collected, so the summary's counts ("collected N items / K deselected") hold.
-    report = pytest.CollectReport("disconnect-harness", "passed", None, added)
+    report = pytest.CollectReport("disconnect-harness", "passed", None, list[pytest.Item | pytest.Collector](added))
     config.hook.pytest_collectreport(report=report)
     items.extend(added)
 

@@ -80,6 +80,38 @@ def test_the_gate_fails_0_27_to_0_37_2_and_passes_0_37_2_to_0_38_6(tmp_path):
     assert "0.37.2 → 0.38.6: pass" in text
 
 
+SERVICE = ROOT / "tests" / "apps" / "service"
+SERVICE_APP = ["--app", "svc:app", "--app-dir", str(SERVICE), "--path", "/items"]
+SERVICE_GATE = ["-s", "gate", "--", *SERVICE_APP, "--requirements", str(SERVICE / "requirements.txt")]
+
+
+def test_a_fastapi_upgrade_is_judged_on_the_starlette_each_release_resolves_to(tmp_path):
+    results = ["--results", str(tmp_path / "upgrade")]
+    worse = nox(*SERVICE_GATE, "--from", "fastapi==0.106.0", "--to", "fastapi==0.108.0", *results)
+    text = worse.stdout + worse.stderr
+    assert worse.returncode != 0, text[-3000:]
+    assert "fastapi 0.106.0 (starlette 0.27.0)" in text and "fastapi 0.108.0 (starlette 0.32.0.post1)" in text
+    assert "WORSE ok → no_response_returned" in text and "gate FAIL" in text
+    lost = text.split("WORSE ok → no_response_returned", 1)[1].split("WORSE", 1)[0]
+    for cell in ("asyncio/uvicorn", "trio/uvicorn"):
+        assert cell in lost.split("app[disconnect-now]:", 1)[1].split("\n", 1)[0], lost
+    fixed = nox(*SERVICE_GATE, "--from", "fastapi==0.108.0", "--to", "fastapi==0.115.6", *results)
+    assert fixed.returncode == 0, (fixed.stdout + fixed.stderr)[-3000:]
+    assert "gate pass" in fixed.stdout
+
+
+def test_bisect_between_fastapi_releases_names_the_release_and_its_starlette(tmp_path):
+    out = nox(
+        "-s", "bisect", "--", *SERVICE_APP, "--requirements", str(SERVICE / "requirements.txt"),
+        "--good", "fastapi==0.106.0", "--bad", "fastapi==0.108.0", "--results", str(tmp_path / "bisect"),
+    )  # fmt: skip
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    assert "first change: fastapi 0.106.0 (starlette 0.27.0) -> fastapi 0.107.0 (starlette 0.28.0)" in text
+    assert "reproduce: nox -s gate -- --from fastapi==0.106.0 --to fastapi==0.107.0" in text
+    assert "--requirements " in text.split("reproduce:")[1]
+
+
 def test_editing_the_app_makes_the_next_gate_run_again(tmp_path):
     app_dir = tmp_path / "service"
     app_dir.mkdir()
@@ -134,6 +166,38 @@ def test_bisect_names_the_release_that_changed(tmp_path, backend, scenario, good
             "--good 0.20.4 must be older than --bad 0.14.2",
         ),
         (["-s", "matrix", "--", "--shard", "4/3"], "--shard 4/3: write I/N with 1 <= I <= N"),
+        (
+            ["-s", "gate", "--", "--from", "fastapi==0.106.0", "--to", "0.37.2"],
+            "one is a FastAPI release, the other a Starlette one",
+        ),
+        (
+            ["-s", "bisect", "--", "--scenario", "pr1634-seed", "--good", "fastapi==0.106.0", "--bad", "0.28.0"],
+            "one is a FastAPI release, the other a Starlette one",
+        ),
+        (["-s", "gate", "--", "--from", "fastapi==0.999.0", "--to", "fastapi==0.108.0"], "FastAPI 0.999.0 is not on"),
+        (["-s", "gate", "--", "--from", "fastapi>=0.100", "--to", "fastapi==0.108.0"], "a side is one release"),
+        (
+            [*SERVICE_GATE[:2], "--", "--from", "0.37.2", "--to", "0.38.6", *SERVICE_APP, "--requirements", "nope.txt"],
+            "--requirements nope.txt: no such file",
+        ),
+        (
+            [
+                *SERVICE_GATE[:2],
+                "--",
+                "--from",
+                "fastapi==0.106.0",
+                "--to",
+                "fastapi==0.108.0",
+                *SERVICE_APP,
+                "--with",
+                "starlette==0.37.2",
+            ],
+            "fastapi==0.106.0: Because fastapi==0.106.0 depends on starlette",
+        ),
+        (
+            ["-s", "gate", "--", "--from", "0.37.2", "--to", "0.38.6", *SERVICE_APP, "--repeat", "1"],
+            "No module named 'yaml'; install what the app needs into the side with --with yaml",
+        ),
     ],
 )
 def test_bad_upgrade_questions_are_one_line(args, message):

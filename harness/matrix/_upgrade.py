@@ -155,6 +155,13 @@ class UpgradeRunner:
                 raise HarnessError(f"--with {req!r}: not a requirement ({e}); write e.g. --with 'pyyaml>=6'") from None
         return tuple(out)
 
+    def app_args(self) -> list[str]:
+        """The options that rebuild the app's environment, for a repro line."""
+        o = self.options
+        args = [a for f in o.requirements or () for a in ("--requirements", str(Path(f).resolve()))]
+        args += [a for req in o.with_ or () for a in ("--with", req)]
+        return args + (["--project", str(Path(o.project).resolve())] if o.project is not None else [])
+
     def with_app(self, cell: Cell) -> Cell:
         """The side with the app's requirements resolved together with its pins, in one install, so
         the side's Starlette, anyio and trio stay what it asks for (or the install names the conflict)."""
@@ -297,7 +304,8 @@ def bisect_session(session: nox.Session) -> None:
     args += ["--backend", ",".join(probe.selection.backends), "--repeat", str(o.repeat)]
     if kind == "fastapi":
         gate = f"nox -s gate -- --from fastapi=={between[lo]} --to fastapi=={between[hi]} "
-        session.log("reproduce: " + gate + " ".join(shlex.quote(a) for a in [*args, *probe.selection.extra]))
+        extra = [*args, *probe.selection.extra, *probe.app_args()]
+        session.log("reproduce: " + gate + " ".join(shlex.quote(a) for a in extra))
         return
     for cell in (last_good, first_bad):
         session.log(f"reproduce {cell.label}: {nox_command(cell.starlette, args)}")

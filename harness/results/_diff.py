@@ -158,7 +158,7 @@ def to_markdown(diffs: Sequence[CellDiff], strict: bool, before: str, after: str
     bad = failing(diffs, strict)
     changed = [d for d in diffs if d.verdict != SAME]
     head = (
-        f"### Starlette {before} → {after}: {'FAIL' if bad else 'pass'}\n\n"
+        f"### {title(before, after)}: {'FAIL' if bad else 'pass'}\n\n"
         f"{len(diffs)} cells compared; {len(changed)} changed, {len(bad)} fail the gate"
         f"{' (strict)' if strict else ''}.\n"
     )
@@ -173,7 +173,33 @@ def to_markdown(diffs: Sequence[CellDiff], strict: bool, before: str, after: str
     return "\n".join(lines) + "\n"
 
 
+def title(before: str, after: str) -> str:
+    """``Starlette 0.27.0 → 0.37.2``, or ``fastapi 0.106.0 (starlette 0.27.0) → ...`` for FastAPI sides."""
+    return f"{before} → {after}" if before.startswith("fastapi") else f"Starlette {before} → {after}"
+
+
+def groups(diffs: Sequence[CellDiff]) -> list[tuple[tuple[str, str, str, str], list[CellDiff]]]:
+    """Changed cells that changed the same way (verdict, before, after, which observation moved),
+    worst first: a reader sees three kinds of change, not 163 lines."""
+    order = {WORSE: 0, REMOVED: 1, CHANGED: 2, ADDED: 3, BETTER: 4}
+    out: dict[tuple[str, str, str, str], list[CellDiff]] = {}
+    for d in diffs:
+        if d.verdict != SAME:
+            out.setdefault((d.verdict, d.before_label, d.after_label, d.why), []).append(d)
+    return sorted(out.items(), key=lambda kv: (order.get(kv[0][0], 9), -len(kv[1])))
+
+
+def _where(cells: Sequence[CellDiff]) -> list[str]:
+    """``scenario: backend/profile, ...`` per scenario of a group."""
+    by_scenario: dict[str, list[str]] = {}
+    for d in cells:
+        by_scenario.setdefault(d.scenario, []).append(f"{d.backend}/{d.profile}")
+    return [f"{name}: {', '.join(where)}" for name, where in by_scenario.items()]
+
+
 def print_table(diffs: Sequence[CellDiff], strict: bool, before: str, after: str) -> None:
+    """The gate's answer for a terminal: changes grouped, names wrapped inside their column (rows
+    never break apart), one repro per group; fits 80 columns and follows ``COLUMNS``."""
     changed = [d for d in diffs if d.verdict != SAME]
     bad = failing(diffs, strict)
     try:
@@ -183,26 +209,22 @@ def print_table(diffs: Sequence[CellDiff], strict: bool, before: str, after: str
     except ImportError:  # pragma: no cover - rich is a dependency; plain text keeps the gate usable
         print(to_markdown(diffs, strict, before, after))
         return
-    table = Table(title=f"Starlette {before} → {after}")
-    for col in ("scenario", "backend", "profile", "before → after", "verdict"):
-        table.add_column(col, overflow="fold")
-    for d in changed:
-        style = "red" if d in bad else ("green" if d.verdict == BETTER else "yellow")
-        table.add_row(
-            escape(d.scenario),
-            d.backend,
-            d.profile,
-            f"{d.before_label} → {d.after_label}",
-            f"{d.verdict} {d.why}".strip(),
-            style=style,
-        )
     console = Console()
+    console.print(escape(title(before, after)), style="bold", soft_wrap=True)
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for (verdict, was, now, why), cells in groups(diffs):
+        failed = any(d in bad for d in cells)
+        style = "red" if failed else ("green" if verdict == BETTER else "yellow")
+        head = f"{was} → {now}" + (f" ({why})" if why else "") + f": {len(cells)} cell{'s' * (len(cells) != 1)}"
+        grid.add_row(f"[{style}]{verdict.upper()}[/]", escape(head))
+        for line in _where(cells):
+            grid.add_row("", escape(line))
+        if failed and cells[0].repro:
+            grid.add_row("", escape(f"reproduce: {cells[0].repro}"))
     if changed:
-        console.print(table)
-    for d in bad:
-        console.print(
-            f"reproduce {escape(d.scenario)} {d.backend} {d.profile} on {after}: {escape(d.repro)}", soft_wrap=True
-        )
+        console.print(grid)
     verdict = "FAIL" if bad else "pass"
     console.print(
         f"gate {verdict}: {len(diffs)} cells, {len(changed)} changed, {len(bad)} failing{' (strict)' if strict else ''}"

@@ -113,7 +113,10 @@ def _import(spec: AppSpec, module_name: str) -> Any:
             raise AppImportError(
                 f"--app {spec.target}: no module named {module_name!r} in {app_dir}; check the name or pass --app-dir"
             ) from None
-        raise AppImportError(f"--app {spec.target}: importing {module_name!r} failed: {e}") from None
+        raise AppImportError(
+            f"--app {spec.target}: importing {module_name!r} failed: {e}; install what the app needs into the "
+            f"side with --with {e.name or 'PACKAGE'} or --requirements FILE"
+        ) from None
     except Exception as e:
         raise AppImportError(f"--app {spec.target}: importing {module_name!r} raised {type(e).__name__}: {e}") from None
 
