@@ -173,8 +173,8 @@ def _scenarios(args: argparse.Namespace) -> tuple[list[Scenario], bool]:
         app_dir = args.app_dir if args.app_dir == "." else str(Path(args.app_dir).resolve())
         spec = AppSpec(args.app, app_dir, args.path, args.method, parse_body(args.body), body_arg)
         load_app(spec)  # fail now, in one line, if it does not import or is not ASGI
-        # User apps may use threads (sync endpoints): the real clock is the honest one.
-        return select(app_scenarios(spec), list(args.scenario or ())), True
+        # Virtual time, held still while the app's threads or real I/O work (backends._realwork).
+        return select(app_scenarios(spec), list(args.scenario or ())), args.real_time
     if adhoc:
         if args.scenario:
             raise UsageError("--scenario and the ad-hoc --stack/--endpoint/--receive do not mix; pick one")

@@ -50,7 +50,13 @@ OPTIONS: dict[str, Option] = {
     "real-timeout": _opt(
         "--real-timeout", type=float, default=defaults.REAL_TIMEOUT, help="wall-clock backstop per run"
     ),
-    "real-time": _opt("--real-time", action="store_true", help="use the real clock instead of virtual time"),
+    "real-time": _opt(
+        "--real-clock",
+        "--real-time",
+        dest="real_time",
+        action="store_true",
+        help="use the real clock instead of virtual time (which holds still while threads or real I/O work)",
+    ),
     "stack": _opt("--stack", help="ad-hoc scenario: layers, e.g. 'asgi,base*4'"),
     "endpoint": _opt("--endpoint", help="ad-hoc scenario: endpoint kind (default slow)"),
     "receive": _opt("--receive", help="ad-hoc scenario: client script, e.g. 'request,wait:idle,disconnect'"),
@@ -227,6 +233,7 @@ _UPGRADE_COMMON: list[Use] = [
     "path",
     "method",
     "body",
+    "real-time",
     "requirements",
     "with",
     "project",

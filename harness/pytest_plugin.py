@@ -131,11 +131,10 @@ class DisconnectItem(pytest.Item):
         self.repeat = repeat
 
     def runtest(self) -> None:
-        from harness.run import RunConfig, plan, run_jobs
+        from harness.run import plan, run_jobs
 
         jobs = plan([self.scenario], backends=[self.backend], profiles=[self.profile], repeats=self.repeat)
-        # User apps may use threads (sync endpoints): the real clock, bounded like the CLI bounds it.
-        config = RunConfig(virtual_time=False, timeout=min(defaults.RUN_TIMEOUT, defaults.REAL_TIMEOUT))
+        config = _config(self.config.getoption("disconnect_real_clock"))
         with warnings.catch_warnings():
             # Old Starlette leaves its memory streams and body generators to the garbage collector
             # when a client leaves: that is the behaviour under test, reported as the outcome, not
@@ -172,11 +171,21 @@ class DisconnectItem(pytest.Item):
         return self.path, None, f"disconnect-harness: {self.name}"
 
 
+def _config(real_clock: bool) -> Any:
+    """Virtual time by default (sleeps cost nothing; threads and real I/O still take their real
+    time); the real clock bounded as the CLI bounds it."""
+    from harness.run import RunConfig
+
+    if real_clock:
+        return RunConfig(virtual_time=False, timeout=min(defaults.RUN_TIMEOUT, defaults.REAL_TIMEOUT))
+    return RunConfig()
+
+
 @pytest.fixture
 def disconnect_run() -> Callable[..., Any]:
     """Drive an app object yourself: ``disconnect_run(app, "request,disconnect", path="/items")``
     returns the run's ``RunRecord`` (``outcome``, ``detail``, ``response``, ``layers``, ...)."""
-    from harness.run import RunConfig, run_one
+    from harness.run import run_one
     from harness.scenario import AppSpec, Scenario
 
     def run(
@@ -189,10 +198,10 @@ def disconnect_run() -> Callable[..., Any]:
         profile: str = "uvicorn",
         backend: str = "asyncio",
         seed: int = defaults.SEED,
+        real_clock: bool = False,
     ) -> Any:
         spec = AppSpec(f"<object at {id(app):#x}>", path=path, method=method, body=body, instance=app)
         scenario = Scenario("app[fixture]", "disconnect_run", "disconnect_run fixture", "app", "app", receive, app=spec)
-        config = RunConfig(virtual_time=False, timeout=min(defaults.RUN_TIMEOUT, defaults.REAL_TIMEOUT))
-        return run_one(scenario, backend=backend, profile=profile, seed=seed, config=config)
+        return run_one(scenario, backend=backend, profile=profile, seed=seed, config=_config(real_clock))
 
     return run

@@ -76,6 +76,8 @@ class UpgradeRunner:
             ]
             if o.body:
                 extra += ["--body", o.body if not o.body.startswith("@") else "@" + str(Path(o.body[1:]).resolve())]
+            if o.real_time:
+                extra += ["--real-clock"]
         else:
             select(load_catalogue(), scenarios or list(self.config.scenarios))  # one line for a bad pattern
         if o.repeat < 1:

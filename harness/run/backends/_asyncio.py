@@ -6,12 +6,12 @@ import asyncio
 import gc
 import selectors
 import sys
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from harness.run.backends._base import GRACE_S, AppResult, Backend, Bounded
+from harness.run.backends._realwork import POLL_S, settled_busy_threads
 
 
 class _VirtualClock:
@@ -24,7 +24,8 @@ class _JumpingSelector(selectors.BaseSelector):
 
     asyncio's loop asks the selector to wait exactly until the next timer; answering "nothing
     happened" after moving the clock to that timer makes the loop fire it straight away. Real I/O
-    (the loop's self-pipe, used by threads) is still polled, without blocking.
+    is still polled, and while a thread works or the app has descriptors of its own, real time
+    passes instead and the clock holds still (``_realwork``).
     """
 
     def __init__(self, clock: _VirtualClock) -> None:
@@ -32,6 +33,8 @@ class _JumpingSelector(selectors.BaseSelector):
         self._clock = clock
         #: (monotonic deadline, callback): the real-time backstop, checked on every loop iteration.
         self.watchdog: tuple[float, Callable[[], None]] | None = None
+        #: The loop's own descriptors (its self-pipe), which never hold the clock.
+        self.own_fds: set[int] = set()
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._inner.register(fileobj, events, data)
@@ -48,17 +51,22 @@ class _JumpingSelector(selectors.BaseSelector):
             callback()
             return []
         ready = self._inner.select(0)
-        if ready or timeout is None or timeout <= 0:
-            if not ready and timeout is None and threading.active_count() > 1:
-                return self._inner.select(0.01)
+        if ready or (timeout is not None and timeout <= 0):
             return ready
-        if threading.active_count() > 1:
-            # A worker thread may be about to wake the loop: wait for real, briefly.
-            ready = self._inner.select(min(timeout, 0.01))
-            if ready:
-                return ready
+        if self._real_work():
+            # A thread works or the app waits on real I/O: let real time pass, clock held still.
+            return self._inner.select(POLL_S if timeout is None else min(timeout, POLL_S))
+        if timeout is None:
+            return ready
         self._clock.now += timeout
         return []
+
+    def _real_work(self) -> bool:
+        """A busy thread, or a file descriptor the app registered (a socket, a pipe): waiting on it
+        is real waiting (``_realwork``). The loop's own self-pipe does not count."""
+        if any(key.fd not in self.own_fds for key in self._inner.get_map().values()):
+            return True
+        return settled_busy_threads(self._inner.select) > 0
 
     def close(self) -> None:
         self._inner.close()
@@ -70,7 +78,9 @@ class _JumpingSelector(selectors.BaseSelector):
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def __init__(self) -> None:
         self._vclock = _VirtualClock()
-        super().__init__(_JumpingSelector(self._vclock))
+        selector = _JumpingSelector(self._vclock)
+        super().__init__(selector)
+        selector.own_fds = {key.fd for key in selector.get_map().values()}
 
     def time(self) -> float:
         return self._vclock.now

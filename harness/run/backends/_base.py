@@ -13,10 +13,10 @@ primitives the driver, the endpoints and the real-server recorder need, natively
   loop's own clock (what a server's app task and a probe need);
 - ``is_cancellation(exc)``: whether an exception is this loop's cancellation, not the app's own.
 
-Virtual time jumps only when every task is blocked, so the order of events is the one a real clock
-would give; what changes is that idle waiting is free. Code that waits on threads (sync endpoints run
-in a threadpool) would see time jump while the thread works: such apps must run with
-``virtual_time=False`` (the default for user apps).
+Virtual time jumps only when every task is blocked on time alone, so the order of events is the one
+a real clock would give; what changes is that idle waiting is free. While a worker thread runs (sync
+endpoints, ``run_in_threadpool``) or a task waits on real I/O, the clock holds and real time passes
+(``_realwork``), so user apps run on virtual time too; ``virtual_time=False`` is the real clock.
 """
 
 from __future__ import annotations

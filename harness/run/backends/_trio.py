@@ -1,4 +1,5 @@
-"""trio behind the backend interface: trio's own MockClock for virtual time, a seeded scheduler."""
+"""trio behind the backend interface: trio's own MockClock for virtual time (held while a thread
+works), a seeded scheduler."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from harness.run.backends._base import AppResult, Backend, Bounded, Event, only_cancellations
+from harness.run.backends._realwork import POLL_S, settled_busy_threads
 
 
 def seed_trio_scheduler(seed: int) -> None:
@@ -20,6 +22,36 @@ def seed_trio_scheduler(seed: int) -> None:
     _run._r.seed(seed)
 
 
+def _held_clock() -> Any:
+    """trio's MockClock (jumping when every task is blocked), except that it does not jump while real
+    work goes on (``_realwork``): idle rounds then wait ``POLL_S`` of real time, woken early when a
+    thread hands its result back. MockClock cannot be subclassed, so its instance's autojump hook
+    (what the run loop calls once all tasks are blocked) is wrapped."""
+    import trio.lowlevel
+    import trio.testing
+
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    jump = clock._autojump
+    holding = False
+    own_io: int | None = None
+
+    def autojump() -> None:
+        nonlocal holding, own_io
+        io = trio.lowlevel.current_statistics().io_statistics
+        waiting_io = getattr(io, "tasks_waiting_read", 0) + getattr(io, "tasks_waiting_write", 0)
+        # trio's own entry queue waits on its wakeup socket: the fewest waiters ever seen are trio's.
+        own_io = waiting_io if own_io is None else min(own_io, waiting_io)
+        hold = waiting_io > own_io or settled_busy_threads(time.sleep) > 0
+        if hold != holding:
+            holding = hold
+            clock.autojump_threshold = POLL_S if hold else 0
+        if not hold:
+            jump()
+
+    clock._autojump = autojump
+    return clock
+
+
 class TrioBackend(Backend):
     name = "trio"
     seeded = True
@@ -30,7 +62,7 @@ class TrioBackend(Backend):
         import trio
         import trio.testing
 
-        clock = trio.testing.MockClock(autojump_threshold=0) if virtual_time else None
+        clock = _held_clock() if virtual_time else None
         trio.run(main, clock=clock)
 
     def seed(self, seed: int) -> None:

@@ -1,0 +1,109 @@
+"""Virtual time for any app: sleeping costs nothing, but a worker thread or real I/O takes its real
+time, and the clock holds still meanwhile, so no timeout fires early (``backends._realwork``)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from harness.run import RunConfig, run_one
+from harness.scenario import AppSpec, Scenario
+
+BACKENDS = ["asyncio", "trio"]
+
+
+def run(app: Any, *, backend: str, timeout: float = 60.0) -> tuple[Any, float]:
+    spec = AppSpec(f"<test app {id(app):#x}>", instance=app)
+    scenario = Scenario("app[test]", "test", "test", "app", "app", "request", app=spec)
+    started = time.perf_counter()
+    record = run_one(scenario, backend=backend, profile="uvicorn", config=RunConfig(timeout=timeout))
+    return record, time.perf_counter() - started
+
+
+def answering(work: Any, seen: dict[str, float]) -> Any:
+    """An app that awaits ``work()``, noting the virtual clock around it, then answers."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        import anyio
+
+        await receive()
+        before = anyio.current_time()
+        await work()
+        seen["virtual"] = anyio.current_time() - before
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    return app
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_long_sleep_costs_no_real_time(backend):
+    import anyio
+
+    seen: dict[str, float] = {}
+    record, real = run(answering(lambda: anyio.sleep(30), seen), backend=backend)
+    assert record.outcome == "ok" and record.response == "complete"
+    assert seen["virtual"] >= 30 and real < 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_worker_thread_takes_its_real_time_and_no_timeout_fires_meanwhile(backend):
+    import anyio
+
+    seen: dict[str, float] = {}
+    # The run's timeout is 1 virtual second; the thread works for 0.4 real seconds. Were the clock
+    # to jump while the loop waits for the thread, the run would be a hang at once.
+    work = lambda: anyio.to_thread.run_sync(time.sleep, 0.4)  # noqa: E731
+    record, real = run(answering(work, seen), backend=backend, timeout=1.0)
+    assert record.outcome == "ok", record.detail
+    assert real >= 0.4
+    assert seen["virtual"] < 0.5, "the clock held still while the thread worked"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_sleep_beside_a_working_thread_waits_for_real(backend):
+    import anyio
+
+    async def both() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, time.sleep, 0.3)
+            await anyio.sleep(0.1)
+
+    seen: dict[str, float] = {}
+    record, real = run(answering(both, seen), backend=backend, timeout=5.0)
+    assert record.outcome == "ok", record.detail
+    assert real >= 0.3
+
+
+def test_real_io_holds_the_clock_until_the_bytes_arrive():
+    a, b = socket.socketpair()
+    a.setblocking(False)
+
+    async def recv() -> None:
+        import asyncio
+
+        await asyncio.get_running_loop().sock_recv(a, 10)
+
+    timer = threading.Timer(0.3, lambda: b.send(b"x"))
+    timer.start()
+    try:
+        seen: dict[str, float] = {}
+        record, real = run(answering(recv, seen), backend="asyncio", timeout=1.0)
+    finally:
+        timer.join()
+        a.close()
+        b.close()
+    assert record.outcome == "ok", record.detail
+    assert real >= 0.3 and seen["virtual"] < 0.5
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_app_that_never_returns_is_still_a_hang_at_its_virtual_timeout(backend):
+    import anyio
+
+    record, real = run(answering(anyio.sleep_forever, {}), backend=backend, timeout=60.0)
+    assert record.outcome == "hang" and real < 2
