@@ -17,7 +17,7 @@ from typing import Any
 from harness import defaults, options
 from harness.errors import HarnessError, UsageError
 from harness.results import dumps, format_counts, loaded_sources, write_atomic
-from harness.run import RunConfig, environment, plan, run_jobs
+from harness.run import RunConfig, environment, plan, run_jobs, run_settled
 from harness.run.backends import backend_class
 from harness.scenario import (
     DEFAULT_PROFILES,
@@ -199,7 +199,9 @@ def _run(args: argparse.Namespace) -> int:
         resolution=args.resolution,
     )
     jobs = plan(scenarios, backends=backends, profiles=profiles, repeats=args.repeat, seed=args.seed)
-    records = run_jobs(jobs, config)
+    if args.settle < 0:
+        raise UsageError(f"--settle {args.settle}: must be 0 (off) or a number of runs")
+    records = run_settled(jobs, config, args.settle) if args.settle else run_jobs(jobs, config)
     if args.out is not None:
         write_atomic(args.out, (dumps(r) for r in records))
     if args.sources_out is not None:

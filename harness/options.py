@@ -47,6 +47,13 @@ OPTIONS: dict[str, Option] = {
     "repeat": _opt("--repeat", type=int, help="runs per scenario, backend and profile"),
     "seed": _opt("--seed", type=int, help="trio seed of the first repeat (repeat r uses seed+r)"),
     "timeout": _opt("--timeout", type=float, default=defaults.RUN_TIMEOUT, help="bound on a run's clock (virtual s)"),
+    "settle": _opt(
+        "--settle",
+        type=int,
+        default=0,
+        metavar="N",
+        help="stop repeating a cell that draws nothing from its seed after N runs that agree (0: never)",
+    ),
     "real-timeout": _opt(
         "--real-timeout", type=float, default=defaults.REAL_TIMEOUT, help="wall-clock backstop per run"
     ),
@@ -163,6 +170,7 @@ RUN: list[Use] = [
     "profile",
     ("repeat", {"default": defaults.RUN_REPEATS}),
     ("seed", {"default": defaults.SEED}),
+    "settle",
     "timeout",
     "real-timeout",
     "real-time",

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     import nox
 
 
+#: Bisect's probes run a cell that draws nothing from its seed twice; more only if the two disagree.
+BISECT_SETTLE = 2
+
+
 def gate_parser() -> argparse.ArgumentParser:
     return options.parser("nox -s gate --", options.GATE, help=False)
 
@@ -48,6 +52,8 @@ class UpgradeRunner:
     """Builds and runs cells for the gate and bisect, counting environments and time."""
 
     options: argparse.Namespace
+    #: ``harness run --settle``: deterministic cells stop after this many agreeing runs (0: never).
+    settle: int = 0
     config: MatrixConfig = field(init=False)
     releases: list[index.Release] = field(init=False)
     store: Store = field(init=False)
@@ -88,7 +94,16 @@ class UpgradeRunner:
             backends=options.csv_values(o.backend),
             profiles=options.csv_values(o.profile),
             repeats=o.repeat,
-            extra=extra,
+            extra=[*extra, *(["--settle", str(self.settle)] if self.settle else [])],
+        )
+
+    def narrow(self, cells: list[tuple[str, str, str]]) -> None:
+        """Probe only these (scenario, backend, profile) cells from now on (bisect, after its bounds)."""
+        self.selection = dataclasses.replace(
+            self.selection,
+            scenarios=tuple(sorted({c[0] for c in cells})),
+            backends=tuple(sorted({c[1] for c in cells})),
+            profiles=tuple(sorted({c[2] for c in cells})),
         )
 
     def release(self, text: str, option: str) -> index.Release:
@@ -247,6 +262,13 @@ def _check_order(old: Cell, new: Cell, old_text: str, new_text: str) -> None:
         raise HarnessError(f"{old_text} is newer than {new_text}; swap them to ask about an upgrade")
 
 
+def _outcome_sets(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], tuple[str, ...]]:
+    counts: dict[tuple[str, str, str], Counter[str]] = {}
+    for r in records:
+        counts.setdefault((r["scenario"], r["backend"], r["profile"]), Counter())[r["outcome"]] += 1
+    return {k: outcome_set(c) for k, c in counts.items()}
+
+
 def _bisect_range(probe: UpgradeRunner, good_text: str, bad_text: str) -> tuple[str, list[Version]]:
     """The kind of the bounds (starlette or fastapi) and every release from one to the other."""
     (kind, good), (bad_kind, bad) = parse_side(good_text, "--good"), parse_side(bad_text, "--bad")
@@ -269,44 +291,54 @@ def bisect_session(session: nox.Session) -> None:
         o = bisect_parser().parse_args(session.posargs)
         if not o.scenario and not o.app:
             raise HarnessError("nox -s bisect --: give --scenario NAME (or --app) to bisect on")
-        probe = UpgradeRunner(o)
+        probe = UpgradeRunner(o, settle=BISECT_SETTLE)
         kind, between = _bisect_range(probe, o.good, o.bad)
         seen: dict[int, tuple[Cell, Counter[str]]] = {}
+        by_cell: dict[int, dict[tuple[str, str, str], tuple[str, ...]]] = {}
 
-        def outcomes(i: int) -> tuple[str, ...]:
+        def probe_at(i: int) -> dict[tuple[str, str, str], tuple[str, ...]]:
             cell = probe.cell(f"{kind}=={between[i]}", "--good" if i == 0 else "--bad")
-            counts = Counter(r["outcome"] for r in probe.run(cell))
-            seen[i] = (cell, counts)
-            session.log(f"probe {cell.label}: {format_counts(counts, fractions=False)}")
-            return outcome_set(counts)
+            records = probe.run(cell)
+            seen[i] = (cell, Counter(r["outcome"] for r in records))
+            session.log(f"probe {cell.label}: {format_counts(seen[i][1], fractions=False)}")
+            by_cell[i] = _outcome_sets(records)
+            return by_cell[i]
 
         lo, hi = 0, len(between) - 1
-        good_set, bad_set = outcomes(lo), outcomes(hi)
-        if good_set == bad_set:
+        good_cells, bad_cells = probe_at(lo), probe_at(hi)
+        differing = sorted(k for k in good_cells.keys() | bad_cells.keys() if good_cells.get(k) != bad_cells.get(k))
+        if not differing:
             raise HarnessError(
-                f"{o.good} and {o.bad} give the same outcomes ({', '.join(good_set)}) for this "
-                "selection; nothing to bisect"
+                f"{o.good} and {o.bad} give the same outcomes cell by cell for this selection; nothing to bisect"
             )
+        probe.narrow(differing)
+        session.log(f"{len(differing)} of {len(good_cells)} cells differ between the bounds; probing only those")
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            if outcomes(mid) == good_set:
+            got = probe_at(mid)
+            if all(got.get(k) == good_cells.get(k) for k in differing):
                 lo = mid
             else:
                 hi = mid
+        moved = [k for k in differing if by_cell[lo].get(k) != by_cell[hi].get(k)]
     except HarnessError as e:
         session.error(str(e))
-    (last_good, _), (first_bad, bad_counts) = seen[lo], seen[hi]
+    last_good, first_bad = seen[lo][0], seen[hi][0]
+    example = ", ".join(
+        f"{k[0]} {k[1]}/{k[2]}: {'/'.join(by_cell[lo].get(k, ('-',)))} -> {'/'.join(by_cell[hi].get(k, ('-',)))}"
+        for k in moved[:2]
+    )
     session.log(
-        f"first change: {last_good.label} -> {first_bad.label} "
-        f"({'/'.join(good_set)} -> {'/'.join(outcome_set(bad_counts))}); "
+        f"first change: {last_good.label} -> {first_bad.label} ({len(moved)} cells, e.g. {example}); "
         f"{probe.envs_built} environments, {len(seen)} probes of {o.repeat} repeats, "
         f"{time.perf_counter() - probe.started:.1f} s"
     )
     args = [arg for s in probe.selection.scenarios for arg in ("--scenario", s)]
     args += ["--backend", ",".join(probe.selection.backends), "--repeat", str(o.repeat)]
-    if kind == "fastapi":
-        gate = f"nox -s gate -- --from fastapi=={between[lo]} --to fastapi=={between[hi]} "
-        extra = [*args, *probe.selection.extra, *probe.app_args()]
+    if kind == "fastapi" or o.app:  # a gate between the last good and first bad release reruns it all
+        gate = f"nox -s gate -- --from {kind}=={between[lo]} --to {kind}=={between[hi]} "
+        app = list(probe.selection.extra)[: -2 if probe.settle else None]  # without --settle N
+        extra = [*args, *app, *probe.app_args()]
         session.log("reproduce: " + gate + " ".join(shlex.quote(a) for a in extra))
         return
     for cell in (last_good, first_bad):

@@ -19,6 +19,7 @@ from harness.run._jobs import (
     run_job,
     run_jobs,
     run_one,
+    run_settled,
 )
 from harness.run._outcome import (
     EXCEPTION,
@@ -81,4 +82,5 @@ __all__ = [
     "run_job",
     "run_jobs",
     "run_one",
+    "run_settled",
 ]

@@ -216,6 +216,26 @@ def run_jobs(
     return records
 
 
+def run_settled(jobs: Sequence[Job], config: RunConfig = RunConfig(), settle: int = 2) -> list[RunRecord]:
+    """``run_jobs``, but a cell whose runs draw nothing from their seed (asyncio under a fixed
+    profile: the same inputs give the same run) stops after ``settle`` runs that agree on the
+    outcome; only a cell that disagrees with itself gets its remaining repeats. Seeded cells (trio,
+    a randomised profile) always get every repeat: their rate is the answer."""
+    first: list[Job] = []
+    rest: dict[tuple[str, str, str], list[Job]] = {}
+    for job in jobs:
+        if job.seed is not None or job.repeat < settle:
+            first.append(job)
+        else:
+            rest.setdefault((job.scenario.name, job.backend, job.profile), []).append(job)
+    records = run_jobs(first, config)
+    outcomes: dict[tuple[str, str, str], set[str]] = {}
+    for r in records:
+        outcomes.setdefault((r.scenario, r.backend, r.profile), set()).add(r.outcome)
+    more = [j for key, group in rest.items() if len(outcomes.get(key, set())) != 1 for j in group]
+    return records + (run_jobs(more, config) if more else [])
+
+
 def run_one(
     scenario: Scenario,
     *,
