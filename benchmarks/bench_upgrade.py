@@ -63,7 +63,8 @@ def main() -> int:
                 shutil.move(str(aside), CELLS)
     targets = {"gate": 20, "bisect": 60, "bisect cold": 180}
     for name, seconds in figures.items():
-        print(f"{name}: {seconds:.1f} s (target <= {targets[name]} s): {'met' if seconds <= targets[name] else 'MISSED'}")
+        verdict = "met" if seconds <= targets[name] else "MISSED"
+        print(f"{name}: {seconds:.1f} s (target <= {targets[name]} s): {verdict}")
     return 0
 
 

@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve-check": ("run scenarios under real servers and compare with the scripted driver", options.SERVE_CHECK),
         "probe": ("check that each installed server still behaves as its profile says", options.PROBE),
         "report": ("build the report from result files (e.g. merged CI shards)", options.REPORT),
+        "shrink": ("the smallest part of your app's middleware list that still fails", options.SHRINK),
         "fit-delay": ("fit a profile's receive() delay distribution to real-server rates", options.FIT_DELAY),
     }
     for name, (text, uses) in commands.items():
@@ -67,19 +68,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "list":
-            return _list()
-        if args.command == "gate":
-            return _gate(args)
-        if args.command == "report":
-            return _report(args)
-        if args.command == "fit-delay":
-            return _fit_delay(args)
-        if args.command in ("serve-check", "probe"):
-            from harness.servers import check_main
-
-            return check_main(args)
-        return _run(args)
+        commands: dict[str, Any] = {
+            "list": lambda a: _list(),
+            "gate": _gate,
+            "report": _report,
+            "shrink": _shrink,
+            "fit-delay": _fit_delay,
+            "serve-check": _servers,
+            "probe": _servers,
+        }
+        result: int = commands.get(args.command, _run)(args)
+        return result
     except HarnessError as e:
         print(f"harness: error: {e}", file=sys.stderr)
         return 2
@@ -93,6 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _servers(args: argparse.Namespace) -> int:
+    from harness.servers import check_main
+
+    return check_main(args)
 
 
 def _list() -> int:
@@ -116,6 +121,71 @@ def _report(args: argparse.Namespace) -> int:
     paths = report_from_files(args.files, args.out)
     print("report: " + ", ".join(str(p) for p in paths))
     return 0
+
+
+def _shrink(args: argparse.Namespace) -> int:
+    """Every failing cell of the app, shrunk to the fewest middleware entries it still fails with."""
+    from harness.run import shrink
+    from harness.scenario import describe_middleware, middleware_list
+
+    spec = _app_spec(args)
+    entries = middleware_list(load_app(spec), spec.target)
+    backends = options.csv_values(args.backend) or list(defaults.BACKENDS)
+    profiles = options.csv_values(args.profile) or list(DEFAULT_PROFILES)
+    for b in backends:
+        backend_class(b)
+    for p in profiles:
+        get_profile(p)
+    if args.repeat < 1:
+        raise UsageError(f"--repeat {args.repeat}: must be at least 1")
+    scenarios = select(app_scenarios(spec), list(args.scenario or ()))
+    config = RunConfig(virtual_time=not args.real_time)
+    if args.real_time:
+        config = RunConfig(timeout=min(defaults.RUN_TIMEOUT, defaults.REAL_TIMEOUT), virtual_time=False)
+    records = run_jobs(plan(scenarios, backends=backends, profiles=profiles, repeats=args.repeat), config)
+    env = environment()
+    print(f"{spec.target}: {len(entries)} middleware entries, outermost first (Starlette {env['starlette']}):")
+    for i, entry in enumerate(entries):
+        print(f"  #{i} {describe_middleware(entry)}")
+    failing = _failing_cells(records)
+    if not failing:
+        print(f"every cell is ok ({len(records)} runs): nothing to shrink")
+        return 0
+    by_name = {s.name: s for s in scenarios}
+    for (name, backend, profile), outcome in failing.items():
+        found = shrink(by_name[name], backend, profile, outcome, len(entries), repeats=args.repeat, config=config)
+        _print_shrunk(found, entries, describe_middleware)
+    return 0
+
+
+def _failing_cells(records: Sequence[Any]) -> dict[tuple[str, str, str], str]:
+    """Each cell that is not ok, with the outcome to keep while shrinking (the bug under study first)."""
+    from harness.run import OUTCOMES
+
+    bad: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for r in records:
+        if r.outcome not in ("ok", "not_applicable"):
+            bad[(r.scenario, r.backend, r.profile)].add(r.outcome)
+    return {k: min(v, key=OUTCOMES.index) for k, v in bad.items()}
+
+
+def _print_shrunk(found: Any, entries: Sequence[Any], describe: Any) -> None:
+    from harness.results import run_command
+
+    cell = f"{found.scenario} {found.backend}/{found.profile}"
+    if found.example is None:
+        print(f"\n{cell}: {found.outcome} did not recur in the runs of the full stack; rerun with more --repeat")
+        return
+    kept = ", ".join(f"#{i} {describe(entries[i])}" for i in found.minimal) or "none: the endpoint alone"
+    print(f"\n{cell}: {found.outcome} with {len(found.minimal)} of {found.full} entries ({found.tests} subsets tried)")
+    print(f"  minimal: {kept}")
+    if found.minimal:
+        rest = ", ".join(f"#{i}" for i in range(found.full) if i not in found.minimal) or "-"
+        print(f"  without any one of these it does not happen; not needed for it: {rest}")
+    record = found.example.to_json()
+    print(f"  receive: {', '.join(record['receive_calls']) or '-'}")
+    print(f"  sent: {', '.join(m['type'] for m in record['sent']) or 'nothing'}; {record['detail']}")
+    print(f"  replay it: {run_command(record)}")
 
 
 def _fit_delay(args: argparse.Namespace) -> int:
@@ -160,6 +230,28 @@ def _adhoc(args: argparse.Namespace) -> Scenario:
     return scenario
 
 
+def _app_spec(args: argparse.Namespace) -> AppSpec:
+    """``--app`` and its companions as an ``AppSpec`` (paths made absolute for repro lines)."""
+    body_arg = args.body or ""
+    if body_arg.startswith("@"):
+        body_arg = "@" + str(Path(body_arg[1:]).resolve())
+    app_dir = args.app_dir if args.app_dir == "." else str(Path(args.app_dir).resolve())
+    keep = _keep(getattr(args, "keep_middleware", None))
+    return AppSpec(args.app, app_dir, args.path, args.method, parse_body(args.body), body_arg, keep=keep)
+
+
+def _keep(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        keep = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise UsageError(f"--keep-middleware {text}: write entry numbers, e.g. --keep-middleware 0,2,3") from None
+    if any(i < 0 for i in keep) or len(set(keep)) != len(keep):
+        raise UsageError(f"--keep-middleware {text}: entry numbers are distinct and start at 0")
+    return keep
+
+
 def _scenarios(args: argparse.Namespace) -> tuple[list[Scenario], bool]:
     """What ``run`` runs (the catalogue, an ad-hoc scenario, or the user's app) and whether it needs
     the real clock."""
@@ -167,11 +259,7 @@ def _scenarios(args: argparse.Namespace) -> tuple[list[Scenario], bool]:
     if args.app:
         if adhoc:
             raise UsageError("--app and the ad-hoc --stack/--endpoint/--receive do not mix; pick one")
-        body_arg = args.body or ""
-        if body_arg.startswith("@"):
-            body_arg = "@" + str(Path(body_arg[1:]).resolve())
-        app_dir = args.app_dir if args.app_dir == "." else str(Path(args.app_dir).resolve())
-        spec = AppSpec(args.app, app_dir, args.path, args.method, parse_body(args.body), body_arg)
+        spec = _app_spec(args)
         load_app(spec)  # fail now, in one line, if it does not import or is not ASGI
         # Virtual time, held still while the app's threads or real I/O work (backends._realwork).
         return select(app_scenarios(spec), list(args.scenario or ())), args.real_time

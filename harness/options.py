@@ -72,6 +72,11 @@ OPTIONS: dict[str, Option] = {
     "app-dir": _opt("--app-dir", default=".", help="where to import --app from (default: the current directory)"),
     "path": _opt("--path", default="/", help="--app: the request path (query string allowed)"),
     "method": _opt("--method", default="GET", help="HTTP method (ad-hoc scenario or --app)"),
+    "keep-middleware": _opt(
+        "--keep-middleware",
+        metavar="I,J",
+        help="--app: run with only these entries of the app's middleware list (0 is the outermost)",
+    ),
     "body": _opt("--body", help="--app: the request body, TEXT or @file"),
     # the matrix
     "matrix": _opt("--matrix", default=defaults.MATRIX_FILE, help="the matrix file"),
@@ -182,6 +187,7 @@ RUN: list[Use] = [
     "app-dir",
     "path",
     "body",
+    "keep-middleware",
     ("out", {"help": "write one JSON line per run here (atomically)"}),
     "internal-resolution",
     "internal-sources",
@@ -208,6 +214,19 @@ PROBE: list[Use] = [
 FIT_DELAY: list[Use] = [
     ("files", {"help": "agreement.json files of the servers check (cells carry scripted_by_delay)"}),
     ("server", {"help": "the server whose profile to fit (default granian)"}),
+]
+#: ``python -m harness shrink``.
+SHRINK: list[Use] = [
+    ("app", {"required": True}),
+    "app-dir",
+    "path",
+    "method",
+    "body",
+    ("scenario", {"help": "only these client scripts, e.g. 'app[disconnect-now]'"}),
+    "backend",
+    "profile",
+    ("repeat", {"default": defaults.GATE_REPEATS, "help": "runs per subset tried (any failing one counts)"}),
+    "real-time",
 ]
 REPORT: list[Use] = [
     "files",

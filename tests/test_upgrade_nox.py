@@ -108,6 +108,7 @@ def test_bisect_between_fastapi_releases_names_the_release_and_its_starlette(tmp
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-3000:]
     assert "first change: fastapi 0.106.0 (starlette 0.27.0) -> fastapi 0.107.0 (starlette 0.28.0)" in text
+    assert "cells differ between the bounds; probing only those" in text
     assert "reproduce: nox -s gate -- --from fastapi==0.106.0 --to fastapi==0.107.0" in text
     assert "--requirements " in text.split("reproduce:")[1]
 

@@ -107,3 +107,33 @@ def test_an_app_that_never_returns_is_still_a_hang_at_its_virtual_timeout(backen
 
     record, real = run(answering(anyio.sleep_forever, {}), backend=backend, timeout=60.0)
     assert record.outcome == "hang" and real < 2
+
+
+def test_a_deterministic_cell_settles_after_two_agreeing_runs_and_a_seeded_one_keeps_every_repeat():
+    from harness.run import plan, run_settled
+
+    calls = {"n": 0}
+
+    async def alternating(scope: Any, receive: Any, send: Any) -> None:
+        calls["n"] += 1
+        await receive()
+        if calls["n"] % 2 == 0:
+            raise RuntimeError("every second call fails")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def steady(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    def scenario(name: str, app: Any) -> Scenario:
+        return Scenario(name, "t", "t", "app", "app", "request", app=AppSpec(name, instance=app))
+
+    jobs = plan([scenario("steady", steady)], backends=["asyncio", "trio"], profiles=["uvicorn"], repeats=5)
+    jobs += plan([scenario("alternating", alternating)], backends=["asyncio"], profiles=["uvicorn"], repeats=5)
+    records = run_settled(jobs, settle=2)
+    count = {(r.scenario, r.backend): 0 for r in records}
+    for r in records:
+        count[(r.scenario, r.backend)] += 1
+    assert count == {("steady", "asyncio"): 2, ("steady", "trio"): 5, ("alternating", "asyncio"): 5}

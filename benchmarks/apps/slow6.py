@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 from starlette.applications import Starlette
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -11,11 +13,11 @@ from starlette.routing import Route
 
 
 class PassThrough(BaseHTTPMiddleware):
-    async def dispatch(self, request, call_next):
+    async def dispatch(self, request: Any, call_next: Any) -> Any:
         return await call_next(request)
 
 
-async def items(request):
+async def items(request: Any) -> JSONResponse:
     await anyio.sleep(0.5)
     return JSONResponse({"items": [1, 2, 3]})
 

@@ -31,6 +31,8 @@ def run_args(
     if params and "app" in params:
         args += ["--app", str(params["app"]), "--path", str(params.get("path", "/"))]
         args += ["--method", str(params.get("method", "GET"))]
+        if params.get("keep_middleware") is not None:
+            args += ["--keep-middleware", ",".join(str(i) for i in params["keep_middleware"])]
         if params.get("app_dir"):
             args += ["--app-dir", str(params["app_dir"])]
         if params.get("body"):

@@ -3,7 +3,8 @@
 ``_driver`` plays one app against one client script and one server profile (``_receive`` and
 ``_send`` are the two sides, meeting in ``_connection``), bounded in time, and ``_outcome`` classifies
 the run. ``_jobs`` expands a selection into runs and executes many of them in one process, one event
-loop per backend (``backends/``: one private module per loop behind one interface).
+loop per backend (``backends/``: one private module per loop behind one interface); ``_shrink``
+delta-debugs a user app's middleware list down to the entries a failure needs.
 """
 
 from harness.run._connection import Connection, ObservedFields, SentMessage
@@ -40,6 +41,7 @@ from harness.run._outcome import (
 )
 from harness.run._receive import ScriptedReceive
 from harness.run._send import RecordingSend
+from harness.run._shrink import Shrunk, ddmin, shrink
 from harness.run.backends import BACKENDS, Backend, Bounded, backend_available, get_backend
 
 __all__ = [
@@ -71,9 +73,11 @@ __all__ = [
     "ScriptedReceive",
     "SentMessage",
     "SentMessageJSON",
+    "Shrunk",
     "backend_available",
     "base_fields",
     "classify",
+    "ddmin",
     "drive",
     "environment",
     "get_backend",
@@ -83,4 +87,5 @@ __all__ = [
     "run_jobs",
     "run_one",
     "run_settled",
+    "shrink",
 ]

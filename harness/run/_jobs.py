@@ -6,6 +6,7 @@ is what makes a matrix cell cheap: the interpreter and Starlette are imported on
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import platform
@@ -30,6 +31,7 @@ from harness.scenario import (
     evaluate,
     get_profile,
     load_app,
+    select_middleware,
     starlette_version,
     supports_trio,
 )
@@ -120,7 +122,8 @@ async def run_job(job: Job, b: Backend, config: RunConfig, env: Environment) -> 
     trace = StackTrace(loop=b)
     script = scenario.parsed_script()
     if scenario.app is not None:
-        app = load_app(scenario.app) if scenario.app.instance is not None else _user_app(scenario.app)
+        loaded = load_app(scenario.app) if scenario.app.instance is not None else _user_app(scenario.app)
+        app = select_middleware(loaded, scenario.app)
         scope = make_scope(prof, method=scenario.app.method, path=scenario.app.path, body=script.body)
     else:
         try:
@@ -159,9 +162,14 @@ async def run_job(job: Job, b: Backend, config: RunConfig, env: Environment) -> 
     return record
 
 
-@functools.cache
 def _user_app(spec: AppSpec) -> Any:
-    """Imported once per process: a user's app is built once, like a server builds it."""
+    """Imported once per process: a user's app is built once, like a server builds it (one object
+    whatever entries of its middleware a run keeps)."""
+    return _imported(dataclasses.replace(spec, keep=None))
+
+
+@functools.cache
+def _imported(spec: AppSpec) -> Any:
     return load_app(spec)
 
 

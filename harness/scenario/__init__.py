@@ -24,7 +24,15 @@ from harness.scenario._script import (
 from harness.scenario._spec import Scenario, app_scenarios, load_catalogue, select, sweep
 from harness.scenario._stack import LAYERS, MAX_DEPTH, StackSpec, build_stack, parse_stack
 from harness.scenario._trace import LayerTrace, StackTrace
-from harness.scenario._userapp import CLIENT_SCRIPTS, AppSpec, load_app, parse_body
+from harness.scenario._userapp import (
+    CLIENT_SCRIPTS,
+    AppSpec,
+    describe_middleware,
+    load_app,
+    middleware_list,
+    parse_body,
+    select_middleware,
+)
 
 __all__ = [
     "CLIENT_SCRIPTS",
@@ -57,15 +65,18 @@ __all__ = [
     "build_endpoint",
     "build_stack",
     "check_names",
+    "describe_middleware",
     "dist_version",
     "evaluate",
     "get_profile",
     "load_app",
     "load_catalogue",
+    "middleware_list",
     "parse_body",
     "parse_script",
     "parse_stack",
     "select",
+    "select_middleware",
     "starlette_version",
     "supports_trio",
     "sweep",

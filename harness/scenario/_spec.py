@@ -60,6 +60,8 @@ class Scenario:
         if self.app is not None:
             app: dict[str, Any] = {"app": self.app.target, "path": self.app.path, "method": self.app.method}
             app["receive"] = self.receive
+            if self.app.keep is not None:
+                app["keep_middleware"] = list(self.app.keep)
             if self.app.app_dir not in ("", "."):
                 app["app_dir"] = self.app.app_dir
             if self.app.body:

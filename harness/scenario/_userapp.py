@@ -45,6 +45,8 @@ class AppSpec:
     body_arg: str = ""
     #: An app object handed over directly (the pytest fixture) instead of imported from ``target``.
     instance: Any = field(default=None, compare=False, repr=False)
+    #: Only these entries of the app's middleware list (``shrink`` and its repro lines), or all.
+    keep: tuple[int, ...] | None = None
 
     def with_body(self, script: ReceiveScript) -> ReceiveScript:
         """The script with this app's body in its first request, byte for byte: the body travels
@@ -69,6 +71,49 @@ def parse_body(value: str | None) -> bytes:
         except OSError as e:
             raise HarnessError(f"--body {value}: cannot read the file ({e.strerror}); give an existing path") from None
     return value.encode()
+
+
+def middleware_list(app: Any, target: str) -> list[Any]:
+    """The app's own middleware entries (Starlette's and FastAPI's ``user_middleware``), outermost first."""
+    entries = getattr(app, "user_middleware", None)
+    if not isinstance(entries, list):
+        raise AppImportError(
+            f"--app {target}: {type(app).__name__} has no middleware list (user_middleware); shrink and "
+            "--keep-middleware work on Starlette and FastAPI applications"
+        )
+    full: list[Any] = app.__dict__.setdefault("_harness_full_middleware", list(entries))
+    return full
+
+
+def describe_middleware(entry: Any) -> str:
+    """``Timing (BaseHTTPMiddleware)``, ``BaseHTTPMiddleware(dispatch=log_requests)``, ``GZipMiddleware``."""
+    cls = getattr(entry, "cls", entry)
+    options = {**(getattr(entry, "options", None) or {}), **(getattr(entry, "kwargs", None) or {})}
+    name = getattr(cls, "__name__", repr(cls))
+    dispatch = options.get("dispatch")
+    if dispatch is not None:
+        return f"{name}(dispatch={getattr(dispatch, '__name__', repr(dispatch))})"
+    bases = [b.__name__ for b in getattr(cls, "__mro__", ())[1:]]
+    return f"{name} (BaseHTTPMiddleware)" if "BaseHTTPMiddleware" in bases else name
+
+
+def select_middleware(app: Any, spec: AppSpec) -> Any:
+    """The app with only ``spec.keep`` of its middleware (all when None), its stack rebuilt; an app
+    that was never narrowed is left alone."""
+    if spec.keep is None and "_harness_full_middleware" not in getattr(app, "__dict__", {}):
+        return app
+    full = middleware_list(app, spec.target)
+    try:
+        wanted = list(full) if spec.keep is None else [full[i] for i in spec.keep]
+    except IndexError:
+        raise AppImportError(
+            f"--keep-middleware {','.join(map(str, spec.keep or ()))}: the app has {len(full)} middleware "
+            f"entries (0-{len(full) - 1})"
+        ) from None
+    if [id(m) for m in app.user_middleware] != [id(m) for m in wanted]:
+        app.user_middleware = wanted
+        app.middleware_stack = app.build_middleware_stack()
+    return app
 
 
 def load_app(spec: AppSpec) -> Any:
