@@ -72,6 +72,7 @@ OPTIONS: dict[str, Option] = {
     "app-dir": _opt("--app-dir", default=".", help="where to import --app from (default: the current directory)"),
     "path": _opt("--path", default="/", help="--app: the request path (query string allowed)"),
     "method": _opt("--method", default="GET", help="HTTP method (ad-hoc scenario or --app)"),
+    "shrink": _opt("--shrink", action="store_true", help="--app: when it fails, shrink the app's middleware on --to"),
     "keep-middleware": _opt(
         "--keep-middleware",
         metavar="I,J",
@@ -277,6 +278,7 @@ GATE: list[Use] = [
     ("repeat", {"default": defaults.GATE_REPEATS}),
     ("strict", {"help": "fail on any change"}),
     "junit",
+    "shrink",
     *_UPGRADE_COMMON,
 ]
 BISECT: list[Use] = [

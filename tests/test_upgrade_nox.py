@@ -87,8 +87,10 @@ SERVICE_GATE = ["-s", "gate", "--", *SERVICE_APP, "--requirements", str(SERVICE 
 
 def test_a_fastapi_upgrade_is_judged_on_the_starlette_each_release_resolves_to(tmp_path):
     results = ["--results", str(tmp_path / "upgrade")]
-    worse = nox(*SERVICE_GATE, "--from", "fastapi==0.106.0", "--to", "fastapi==0.108.0", *results)
+    worse = nox(*SERVICE_GATE, "--from", "fastapi==0.106.0", "--to", "fastapi==0.108.0", *results, "--shrink")
     text = worse.stdout + worse.stderr
+    assert "shrinking the app's middleware on fastapi 0.108.0 (starlette 0.32.0.post1)" in text
+    assert "app[disconnect-now] asyncio/uvicorn: no_response_returned with 4 of 5 entries" in text
     assert worse.returncode != 0, text[-3000:]
     assert "fastapi 0.106.0 (starlette 0.27.0)" in text and "fastapi 0.108.0 (starlette 0.32.0.post1)" in text
     assert "WORSE ok → no_response_returned" in text and "gate FAIL" in text

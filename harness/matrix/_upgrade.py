@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import hashlib
 import shlex
+import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -190,13 +191,25 @@ class UpgradeRunner:
             digest.update(Path(f).read_bytes())
         return dataclasses.replace(cell, requirements=(*cell.requirements, *extra), inputs_hash=digest.hexdigest()[:12])
 
+    def python_of(self, cell: Cell) -> str:
+        return ensure_env(cell, name=f"{cell.id}-{cell.pins_hash}" if cell.inputs_hash else None)
+
+    def shrink_on(self, cell: Cell) -> None:
+        """``python -m harness shrink`` for the app in ``cell``'s environment, its answer printed."""
+        o = self.options
+        args = [a for a in self.selection.extra if a != "--real-clock"]
+        cmd = [self.python_of(cell), "-m", "harness", "shrink", *args, *(["--real-clock"] if o.real_time else [])]
+        cmd += ["--backend", ",".join(self.selection.backends), "--profile", ",".join(self.selection.profiles)]
+        print(f"shrinking the app's middleware on {cell.label}:", flush=True)
+        subprocess.run(cmd, cwd=cellrun.ROOT, check=False, timeout=self.config.cell_timeout)
+
     def dev_cell(self, target: str) -> Cell:
         return dev_cell(self.config, self.releases, target)
 
     def run(self, cell: Cell) -> list[dict[str, Any]]:
         """Run the selection on ``cell`` (reusing fresh results) and return its records."""
         if cell.resolution == "dev" or self.options.fresh or not self.store.is_fresh(cell, self.selection.hash):
-            python = ensure_env(cell, name=f"{cell.id}-{cell.pins_hash}" if cell.inputs_hash else None)
+            python = self.python_of(cell)
             self.envs_built += 1
             ok, reason = cellrun.install(cell, python)
             if not ok:
@@ -245,6 +258,8 @@ def gate_session(session: nox.Session) -> None:
         session.error(str(e))
     code = publish(diffs, o.strict, b, a, o.junit)
     session.log(f"{probe.envs_built} environments used, {time.perf_counter() - probe.started:.1f} s")
+    if code and o.shrink and o.app:
+        probe.shrink_on(new)
     if code:
         session.error(f"the gate fails: cells got worse from {old.label} to {new.label} (see the table above)")
 
