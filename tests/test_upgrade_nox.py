@@ -247,3 +247,19 @@ def test_a_matrix_sharded_three_ways_merges_into_the_unsharded_report(tmp_path):
     ours = json.loads((tmp_path / "merged" / "report.json").read_text())
     theirs = json.loads((tmp_path / "full" / "report.json").read_text())
     assert comparable(ours) == comparable(theirs)
+
+
+def test_editing_the_apps_requirements_makes_the_next_gate_run_again(tmp_path):
+    import shutil
+
+    service = tmp_path / "service"
+    shutil.copytree(SERVICE, service)
+    args = ["-s", "gate", "--", "--from", "fastapi==0.108.0", "--to", "fastapi==0.115.6", "--app", "svc:app"]
+    args += ["--app-dir", str(service), "--path", "/items", "--requirements", str(service / "requirements.txt")]
+    args += ["--backend", "asyncio", "--results", str(tmp_path / "upgrade")]
+    assert nox(*args).returncode == 0
+    assert "0 environments used" in nox(*args).stdout + nox(*args).stderr
+    with open(service / "requirements.txt", "a") as f:
+        f.write("pyyaml!=5.0\n")
+    edited = nox(*args)
+    assert "2 environments used" in edited.stdout + edited.stderr

@@ -125,7 +125,34 @@ def _last_line(text: str) -> str:
     return " ".join(useful[-3:])[:500]
 
 
-def run(cell: Cell, python: str, selection: Selection, store: Store, cell_timeout: float) -> str:
+def resolution(cell: Cell) -> list[str]:
+    """What the cell's requirements resolve to on the index today (``uv pip compile``, nothing
+    installed): the pins of every package, sorted. Empty when uv is missing or resolution fails."""
+    uv = uv_binary()
+    if uv is None:
+        return []
+    cmd = [uv, "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate", "--python-version", cell.python]
+    if cell.exclude_newer:
+        cmd += ["--exclude-newer", cell.exclude_newer]
+    lines = []
+    args = list(cell.requirements)
+    while args:
+        arg = args.pop(0)
+        lines.append(f"{arg} {args.pop(0)}" if arg in ("-r", "-e", "-c") and args else arg)
+    try:
+        out = subprocess.run(
+            cmd, input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=300, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if out.returncode != 0:
+        return []
+    return sorted(line.strip() for line in out.stdout.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def run(
+    cell: Cell, python: str, selection: Selection, store: Store, cell_timeout: float, resolved: list[str] | None = None
+) -> str:
     """Run the harness for ``cell`` in ``python`` and record the outcome; return the cell status."""
     started = time.perf_counter()
     out_path = store.results_path(cell.id)
@@ -175,7 +202,16 @@ def run(cell: Cell, python: str, selection: Selection, store: Store, cell_timeou
         sources = {}  # then the cell is never current, and is redone next time
     finally:
         sources_path.unlink(missing_ok=True)
-    store.record(cell, DONE, runs=len(records), elapsed_s=elapsed, environment=environment, sources=sources, **common)
+    store.record(
+        cell,
+        DONE,
+        runs=len(records),
+        elapsed_s=elapsed,
+        environment=environment,
+        sources=sources,
+        resolved=resolved,
+        **common,
+    )
     return DONE
 
 

@@ -191,6 +191,15 @@ class UpgradeRunner:
             digest.update(Path(f).read_bytes())
         return dataclasses.replace(cell, requirements=(*cell.requirements, *extra), inputs_hash=digest.hexdigest()[:12])
 
+    def is_current(self, cell: Cell) -> bool:
+        """Stored results still stand: same pins and selection, the same imported sources, and the
+        same resolution of the requirements on the index today (an app requirement such as
+        ``pyyaml>=6`` may resolve to a newer release than the stored run had)."""
+        if not self.store.is_fresh(cell, self.selection.hash):
+            return False
+        st = self.store.status(cell.id)
+        return st is not None and bool(st.resolved) and cellrun.resolution(cell) == st.resolved
+
     def python_of(self, cell: Cell) -> str:
         return ensure_env(cell, name=f"{cell.id}-{cell.pins_hash}" if cell.inputs_hash else None)
 
@@ -208,14 +217,15 @@ class UpgradeRunner:
 
     def run(self, cell: Cell) -> list[dict[str, Any]]:
         """Run the selection on ``cell`` (reusing fresh results) and return its records."""
-        if cell.resolution == "dev" or self.options.fresh or not self.store.is_fresh(cell, self.selection.hash):
+        if cell.resolution == "dev" or self.options.fresh or not self.is_current(cell):
             python = self.python_of(cell)
             self.envs_built += 1
             ok, reason = cellrun.install(cell, python)
             if not ok:
                 cellrun.record_install_failure(cell, self.selection, self.store, reason)
                 raise HarnessError(f"{cell.label} did not install: {reason}")
-            status = cellrun.run(cell, python, self.selection, self.store, self.config.cell_timeout)
+            resolved = cellrun.resolution(cell)
+            status = cellrun.run(cell, python, self.selection, self.store, self.config.cell_timeout, resolved)
             if status != DONE:
                 st = self.store.status(cell.id)
                 raise HarnessError(f"{cell.label}: the harness run failed: {st.reason if st else status}")

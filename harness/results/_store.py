@@ -54,6 +54,9 @@ class CellStatus:
     environment: dict[str, Any]
     #: Source files the cell's run imported, with their hashes (see ``_fingerprint``).
     sources: dict[str, str] = field(default_factory=dict)
+    #: What the environment held when the cell ran (``uv pip freeze``), where the caller records it:
+    #: the gate's sides, whose app requirements may resolve differently from one day to the next.
+    resolved: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -104,6 +107,7 @@ class Store:
         runs: int = 0,
         environment: dict[str, Any] | None = None,
         sources: dict[str, str] | None = None,
+        resolved: list[str] | None = None,
     ) -> None:
         """Write the cell's status last; a cell that did not finish keeps no results file."""
         if status != DONE:
@@ -119,6 +123,7 @@ class Store:
             finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             environment=environment or {},
             sources=sources or {},
+            resolved=resolved or [],
         )
         write_atomic(self.status_path(cell.id), [json.dumps(st.to_json(), sort_keys=True, indent=1)])
 
