@@ -72,6 +72,12 @@ OPTIONS: dict[str, Option] = {
     "app-dir": _opt("--app-dir", default=".", help="where to import --app from (default: the current directory)"),
     "path": _opt("--path", default="/", help="--app: the request path (query string allowed)"),
     "method": _opt("--method", default="GET", help="HTTP method (ad-hoc scenario or --app)"),
+    "fastapi": _opt(
+        "--fastapi",
+        action="append",
+        metavar="SPEC",
+        help="also one cell per FastAPI release matching SPEC (e.g. '>=0.100'), on the Starlette it resolves to",
+    ),
     "shrink": _opt("--shrink", action="store_true", help="--app: when it fails, shrink the app's middleware on --to"),
     "keep-middleware": _opt(
         "--keep-middleware",
@@ -250,6 +256,7 @@ MATRIX: list[Use] = [
     "results",
     "shard",
     "starlette",
+    "fastapi",
     ("strict", {"help": "also fail when a cell is skipped (no interpreter, a release the pins cannot run)"}),
 ]
 _UPGRADE_COMMON: list[Use] = [

@@ -5,7 +5,7 @@ Order here is the order of ``python -m harness list`` and of the report.
 
 from harness.scenario import Scenario
 
-from . import background, cached_request, controls, depth, inner_app, seed, starlette_tests, streaming
+from . import background, cached_request, controls, depth, fastapi, inner_app, seed, starlette_tests, streaming
 
 SCENARIOS: list[Scenario] = [
     *seed.SCENARIOS,
@@ -15,5 +15,6 @@ SCENARIOS: list[Scenario] = [
     *background.SCENARIOS,
     *inner_app.SCENARIOS,
     *starlette_tests.SCENARIOS,
+    *fastapi.SCENARIOS,
     *controls.SCENARIOS,
 ]

@@ -263,3 +263,23 @@ def test_editing_the_apps_requirements_makes_the_next_gate_run_again(tmp_path):
         f.write("pyyaml!=5.0\n")
     edited = nox(*args)
     assert "2 environments used" in edited.stdout + edited.stderr
+
+
+def test_the_matrix_takes_fastapi_releases_one_cell_each_on_their_starlette(tmp_path):
+    out = nox(
+        "-s", "matrix", "--", "--fastapi", ">=0.106,<0.109", "--scenario", "fastapi-stack[depth=2,endpoint=body-or-disconnect]",
+        "--backend", "asyncio", "--repeat", "1", "--results", str(tmp_path / "results"),
+    )  # fmt: skip
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    report = json.loads((tmp_path / "results" / "report.json").read_text())
+    assert [(c["id"], c["starlette"]) for c in report["cells"]] == [
+        ("fastapi-0.106.0", "0.27.0"),
+        ("fastapi-0.107.0", "0.28.0"),
+        ("fastapi-0.108.0", "0.32.0.post1"),
+    ]
+    row = next(r for r in report["rows"] if r["profile"] == "uvicorn")
+    assert [(g["from"], g["to"], g["outcomes"]) for g in row["ranges"]] == [
+        ("fastapi-0.106.0", "fastapi-0.106.0", ["ok"]),
+        ("fastapi-0.107.0", "fastapi-0.108.0", ["no_response_returned"]),
+    ]
+    assert "fastapi-0.108.0 (starlette 0.32.0.post1)" in (tmp_path / "results" / "report.md").read_text()

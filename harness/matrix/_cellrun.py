@@ -8,6 +8,7 @@ is recorded as the cell's status and the matrix goes on.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -82,6 +83,7 @@ class Selection:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
+@functools.cache
 def uv_binary() -> str | None:
     try:
         from nox.virtualenv import UV  # the uv nox itself uses, when nox is the caller

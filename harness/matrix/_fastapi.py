@@ -9,17 +9,28 @@ Python, anyio and trio) with the FastAPI release added, and every label names bo
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import subprocess
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.matrix import _releases as index
 from harness.matrix._cellrun import uv_binary
+from harness.matrix._cells import Cell, make_cell
+from harness.matrix._config import MatrixConfig
+from harness.results import write_atomic
 
 FASTAPI_CACHE = Path(".cache") / "fastapi-index.json"
+#: fastapi version | python | resolution -> the Starlette uv resolved it to (stable: each FastAPI
+#: release pins its range; a new Starlette inside a range joins after ``rm`` of this file).
+RESOLVED_CACHE = Path(".cache") / "fastapi-starlette.json"
 
 
 def fastapi_releases(*, offline: bool = False) -> list[index.Release]:
@@ -61,3 +72,53 @@ def conflict_line(stderr: str) -> str:
         if marker in text:
             return text[text.index(marker) :][:400]
     return text[-400:] or "the resolver failed"
+
+
+def fastapi_cells(
+    config: MatrixConfig, releases: Sequence[index.Release], specs: Sequence[str], *, offline: bool = False
+) -> list[Cell]:
+    """One matrix cell per FastAPI release matching any of ``specs``: the Starlette it resolves
+    to, with that Starlette's pins, and the FastAPI release beside it."""
+    wanted = []
+    for text in specs:
+        try:
+            wanted.append(SpecifierSet(text))
+        except InvalidSpecifier:
+            raise UsageError(f"--fastapi {text!r}: not a version specifier; write e.g. --fastapi '>=0.100'") from None
+    chosen = [
+        r.version for r in fastapi_releases(offline=offline)
+        if not r.version.is_prerelease and any(r.version in w for w in wanted)
+    ]  # fmt: skip
+    if not chosen:
+        raise UsageError(f"--fastapi {' '.join(specs)}: no FastAPI release matches; see pip index versions fastapi")
+    python = make_cell(config, releases[-1], "pinned").python
+    resolved = _resolved(chosen, python)
+    by_version = {r.version: r for r in releases}
+    cells = []
+    for version in chosen:
+        starlette = Version(resolved[str(version)])
+        if starlette not in by_version:
+            raise HarnessError(f"fastapi=={version} resolves to Starlette {starlette}, which the index does not list")
+        cell = make_cell(config, by_version[starlette], "pinned")
+        cells.append(
+            dataclasses.replace(
+                cell, fastapi=str(version), requirements=(f"fastapi=={version}", *cell.requirements), tags=("fastapi",)
+            )
+        )
+    return cells
+
+
+def _resolved(versions: Sequence[Version], python: str) -> dict[str, str]:
+    """``{fastapi version: starlette version}``, from the cache or resolved now, four at a time."""
+    try:
+        cache: dict[str, str] = json.loads(RESOLVED_CACHE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    missing = [v for v in versions if f"{v}|{python}" not in cache]
+    uv_binary()  # found once, here: sysconfig's first use is not thread-safe
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for v, starlette in zip(missing, pool.map(lambda v: resolve_starlette(str(v), python), missing), strict=True):
+            cache[f"{v}|{python}"] = str(starlette)
+    if missing:
+        write_atomic(RESOLVED_CACHE, [json.dumps(cache, sort_keys=True, indent=0)])
+    return {str(v): cache[f"{v}|{python}"] for v in versions}

@@ -25,6 +25,7 @@ from harness.matrix import _cellrun as cellrun
 from harness.matrix import _releases as index
 from harness.matrix._cells import Cell, dev_cell, make_cell, resolve_versions
 from harness.matrix._config import MatrixConfig, load
+from harness.matrix._fastapi import fastapi_cells
 from harness.matrix._interpreters import find_python
 from harness.results import DONE, SKIPPED, Store, format_counts
 from harness.scenario import load_catalogue, select
@@ -100,6 +101,9 @@ class MatrixRun:
         if o.starlette:  # a branch under test: its cells only, unless --versions asks for releases too
             dev = [dev_cell(config, releases, t) for t in o.starlette]
             self.cells = [*(self.cells if o.versions else []), *dev]
+        if o.fastapi:  # FastAPI releases: their cells only, unless --versions asks for releases too
+            fastapi = fastapi_cells(config, releases, o.fastapi, offline=offline)
+            self.cells = [*(self.cells if o.versions else []), *fastapi]
         shard = parse_shard(o.shard)
         if shard is not None:  # round robin, so every shard gets old and new releases alike
             self.cells = [c for k, c in enumerate(self.cells) if k % shard[1] == shard[0] - 1]

@@ -265,8 +265,9 @@ class Report:
         ]
         for c in self.cells:
             status = c.status if not c.reason else f"{c.status}: {c.reason}"
+            release = f"{c.id} (starlette {c.starlette})" if c.id.startswith("fastapi-") else c.id
             lines.append(
-                f"| {c.id} | {status} | {c.python or '-'} | {c.anyio or '-'} | {c.trio or '-'} | {c.resolution} "
+                f"| {release} | {status} | {c.python or '-'} | {c.anyio or '-'} | {c.trio or '-'} | {c.resolution} "
                 f"| {c.runs} | {c.elapsed_s:.1f} |"
             )
         return "\n".join(lines)

@@ -92,6 +92,18 @@ def starlette_app(inner: ASGIApp) -> Any:
     return Starlette(routes=[route("/{path:path}", inner)])
 
 
+def fastapi_app(inner: ASGIApp) -> Any | None:
+    """A real ``FastAPI()`` application around ``inner`` (mounted on a catch-all route, as
+    ``starlette_app`` does), or None where FastAPI is not installed."""
+    try:
+        from fastapi import FastAPI
+    except ImportError:
+        return None
+    app = FastAPI()
+    app.router.routes.append(route("/{path:path}", inner))
+    return app
+
+
 def add_http_middleware(app: Any, dispatch: Callable[..., Any]) -> str:
     """Register ``dispatch`` the way ``@app.middleware("http")`` does; say which way was used.
 

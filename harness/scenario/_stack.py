@@ -220,6 +220,16 @@ def _decorator(app: Any, hooks: _Hooks) -> Any:
     return outer
 
 
+def _fastapi(app: Any, hooks: _Hooks) -> Any:
+    """A real FastAPI() app whose ``@app.middleware("http")`` passes through: FastAPI's own
+    BaseHTTPMiddleware registration (its copy since 0.90), on the Starlette FastAPI resolved to."""
+    outer = _compat.fastapi_app(app)
+    if outer is None:
+        raise LayerUnavailable("FastAPI is not installed here: fastapi layers run in FastAPI cells")
+    outer.middleware("http")(hooks.wrap(_pass_through))
+    return outer
+
+
 def _starlette_own(kind: str) -> Make:
     def make(app: Any, hooks: _Hooks) -> Any:
         factory = _compat.starlette_middleware(kind)
@@ -252,6 +262,7 @@ LAYERS: dict[str, tuple[str, Make]] = {
         _base_noting(_poll_after_body),
     ),
     "decorator": ("a Starlette app with an @app.middleware('http') pass-through", _decorator),
+    "fastapi": ("a FastAPI() app with an @app.middleware('http') pass-through", _fastapi),
     "asgi": ("a pure ASGI pass-through middleware", _AsgiPassThrough),
     "exitstack": ("a pure ASGI middleware running the app inside an AsyncExitStack", _ExitStack),
     "gzip": ("Starlette's GZipMiddleware", _starlette_own("gzip")),
@@ -263,5 +274,15 @@ LAYERS: dict[str, tuple[str, Make]] = {
 
 #: The kinds whose ``dispatch`` the harness writes: the BaseHTTPMiddleware layers it can trace.
 DISPATCHING = frozenset(
-    {"base", "base-body", "base-rebuild", "base-catch", "base-discard", "base-poll", "base-body-poll", "decorator"}
+    {
+        "base",
+        "base-body",
+        "base-rebuild",
+        "base-catch",
+        "base-discard",
+        "base-poll",
+        "base-body-poll",
+        "decorator",
+        "fastapi",
+    }
 )
