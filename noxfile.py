@@ -1,8 +1,12 @@
+# /// script
+# dependencies = ["nox[uv]>=2025.2.9", "rich>=13", "packaging>=23"]
+# ///
 """Sessions: ``matrix`` (one per Starlette release, from matrix.toml), ``report``, ``servers``, ``tests``, ``lint``.
 
 ``nox -s matrix`` runs every cell and then the report; ``nox -s "matrix(starlette='0.28.0')"`` one
 cell; ``nox -t anyio3`` the cells of a tag; options after ``--`` narrow or widen the run
-(``nox -s matrix -- --help-matrix`` lists them). The logic lives in ``harness.orchestrate``.
+(``nox -s matrix -- --help-matrix`` lists them). The logic lives in ``harness.matrix``. The script
+block above lets ``uvx nox`` / ``pipx run nox`` bring rich and packaging along.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import options
 from harness.matrix import MatrixRun, baseline_session, bisect_session, gate_session, report_session
 
+nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = False
@@ -32,11 +37,11 @@ if "--help-matrix" in sys.argv:
 
 @nox.session
 @nox.parametrize(
-    "python,cell", [nox.param(python, cell, id=ident, tags=tags) for python, cell, ident, tags in RUN.params()]
+    "python,starlette", [nox.param(python, cid, id=ident, tags=tags) for python, cid, ident, tags in RUN.params()]
 )
-def matrix(session: nox.Session, cell: object) -> None:
+def matrix(session: nox.Session, starlette: str) -> None:
     """One Starlette release: install its pins, run the selected scenarios in one process."""
-    RUN.cell_session(session, cell)
+    RUN.cell_session(session, RUN.cell_by_id(starlette))
 
 
 @nox.session(python=False)

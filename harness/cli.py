@@ -1,7 +1,9 @@
 """``python -m harness``: list the catalogue, run scenarios against the installed Starlette.
 
-Bad input ends with one line on stderr (``harness: error: ...``) and exit status 2; the verdicts
-themselves never change the exit status (a run that finds the bug has done its job).
+Exit status: 0 done; 1 a verdict failed (``gate``, ``probe``, ``serve-check --strict``); 2 bad input,
+one line on stderr (``harness: error: ...``); 3 something outside the project could not be had (a
+server would not start, the package index); 130 interrupted; 141 the reader of stdout went away.
+A run that finds the bug has done its job: verdicts of ``run`` never change the exit status.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import defaults, options
-from harness.errors import HarnessError, UsageError
+from harness.errors import HarnessError, Unavailable, UsageError
 from harness.results import dumps, format_counts, loaded_sources, write_atomic
 from harness.run import RunConfig, environment, plan, run_jobs, run_settled
 from harness.run.backends import backend_class
@@ -79,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         result: int = commands.get(args.command, _run)(args)
         return result
+    except Unavailable as e:
+        print(f"harness: error: {e}", file=sys.stderr)
+        return 3
     except HarnessError as e:
         print(f"harness: error: {e}", file=sys.stderr)
         return 2

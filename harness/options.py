@@ -257,6 +257,15 @@ MATRIX: list[Use] = [
     "shard",
     "starlette",
     "fastapi",
+    "app",
+    "app-dir",
+    "path",
+    "method",
+    "body",
+    "real-time",
+    "requirements",
+    "with",
+    "project",
     ("strict", {"help": "also fail when a cell is skipped (no interpreter, a release the pins cannot run)"}),
 ]
 _UPGRADE_COMMON: list[Use] = [
@@ -304,4 +313,5 @@ SERVERS: list[Use] = [
     ("results", {"help": "where agreement.{md,json} and the logs go"}),
     ("offline", {"help": "use the cached release list"}),
     ("strict", {"help": "fail when a cell disagrees or a probe fails"}),
+    ("fresh", {"help": "accepted as everywhere; the servers check never reuses stored results"}),
 ]

@@ -283,3 +283,17 @@ def test_the_matrix_takes_fastapi_releases_one_cell_each_on_their_starlette(tmp_
         ("fastapi-0.107.0", "fastapi-0.108.0", ["no_response_returned"]),
     ]
     assert "fastapi-0.108.0 (starlette 0.32.0.post1)" in (tmp_path / "results" / "report.md").read_text()
+
+
+def test_the_matrix_runs_a_teams_app_with_its_requirements_on_each_release(tmp_path):
+    out = nox(
+        "-s", "matrix", "--", "--versions", "0.27.0", "0.37.2", *SERVICE_APP, "--requirements",
+        str(SERVICE / "requirements.txt"), "--with", "fastapi", "--scenario", "app[disconnect-now]",
+        "--backend", "asyncio", "--profile", "uvicorn", "--repeat", "1", "--results", str(tmp_path / "results"),
+    )  # fmt: skip
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    report = json.loads((tmp_path / "results" / "report.json").read_text())
+    assert [c["starlette"] for c in report["cells"]] == ["0.27.0", "0.37.2"]
+    assert all("-app-" in c["id"] for c in report["cells"]), "a cell with app requirements has its own environment"
+    (row,) = report["rows"]
+    assert [g["outcomes"] for g in row["ranges"]] == [["ok"], ["no_response_returned"]]

@@ -48,6 +48,8 @@ class Cell:
     @property
     def id(self) -> str:
         base = f"fastapi-{self.fastapi}" if self.fastapi else self.starlette
+        if self.inputs_hash:  # the app's own requirements: a cell (and environment) of its own
+            base += f"-app-{self.inputs_hash[:6]}"
         return base if self.resolution == "pinned" else f"{base}-{self.resolution}"
 
     @property

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from harness import defaults, options
 from harness.errors import HarnessError, IndexUnavailable, UsageError
+from harness.matrix import _appenv as appenv
 from harness.matrix import _cellrun as cellrun
 from harness.matrix import _releases as index
 from harness.matrix._cells import Cell, dev_cell, make_cell, resolve_versions
@@ -107,8 +108,12 @@ class MatrixRun:
         shard = parse_shard(o.shard)
         if shard is not None:  # round robin, so every shard gets old and new releases alike
             self.cells = [c for k, c in enumerate(self.cells) if k % shard[1] == shard[0] - 1]
-        scenarios = list(o.scenario) or list(config.scenarios)
-        select(load_catalogue(), scenarios)  # fail now, in one line, on a pattern that matches nothing
+        if o.app:  # the user's app on every cell, with its own requirements
+            self.cells = [appenv.with_app(c, o) for c in self.cells]
+            scenarios = list(o.scenario) or ["app*"]
+        else:
+            scenarios = list(o.scenario) or list(config.scenarios)
+            select(load_catalogue(), scenarios)  # fail now, in one line, on a pattern that matches nothing
         self.selection = cellrun.Selection.build(
             config,
             scenarios=scenarios,
@@ -116,19 +121,25 @@ class MatrixRun:
             profiles=options.csv_values(o.profile),
             repeats=o.repeat,
             seed=o.seed,
+            extra=appenv.run_args(o),
         )
 
     # --- nox parametrization -------------------------------------------------------------------
 
-    def params(self) -> list[tuple[str | bool, Cell | None, str, list[str]]]:
-        """(python, cell, id, tags) per cell; python False where no interpreter was found."""
+    def params(self) -> list[tuple[str | bool, str, str, list[str]]]:
+        """(python, cell id, session id, tags) per cell; python False where no interpreter was found.
+        The parameter is the cell's id, a string, so ``nox --report`` and ``nox -l --json`` can
+        write it; ``cell_by_id`` gives the cell back."""
         if self.error is not None:
-            return [(False, None, "error", [])]
-        out: list[tuple[str | bool, Cell | None, str, list[str]]] = []
+            return [(False, "error", "error", [])]
+        out: list[tuple[str | bool, str, str, list[str]]] = []
         for cell in self.cells:
             python = find_python(cell.python) or False
-            out.append((python, cell, f"starlette='{cell.id}'", list(cell.tags)))
+            out.append((python, cell.id, f"starlette='{cell.id}'", list(cell.tags)))
         return out
+
+    def cell_by_id(self, cell_id: str) -> Cell | None:
+        return next((c for c in self.cells if c.id == cell_id), None)
 
     # --- one cell ------------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import shlex
 import subprocess
 import time
@@ -23,6 +22,7 @@ from packaging.version import InvalidVersion, Version
 
 from harness import options
 from harness.errors import HarnessError
+from harness.matrix import _appenv as appenv
 from harness.matrix import _cellrun as cellrun
 from harness.matrix import _releases as index
 from harness.matrix._cells import Cell, dev_cell, is_dev_target, make_cell
@@ -68,24 +68,9 @@ class UpgradeRunner:
         self.config = load(o.matrix)
         self.releases = index.releases(offline=o.offline)
         self.store = Store(Path(o.results))
-        extra: list[str] = []
+        extra = appenv.run_args(o)
         scenarios = list(o.scenario)
-        if o.app:
-            extra = [
-                "--app",
-                o.app,
-                "--app-dir",
-                str(Path(o.app_dir).resolve()),
-                "--path",
-                o.path,
-                "--method",
-                o.method,
-            ]
-            if o.body:
-                extra += ["--body", o.body if not o.body.startswith("@") else "@" + str(Path(o.body[1:]).resolve())]
-            if o.real_time:
-                extra += ["--real-clock"]
-        else:
+        if not o.app:
             select(load_catalogue(), scenarios or list(self.config.scenarios))  # one line for a bad pattern
         if o.repeat < 1:
             raise HarnessError(f"--repeat {o.repeat}: must be at least 1")
@@ -153,43 +138,13 @@ class UpgradeRunner:
         return self._fastapi
 
     def app_requirements(self) -> tuple[str, ...]:
-        """What the app needs besides the side, as installer arguments (files and the project made
-        absolute, since the installer runs elsewhere)."""
-        o = self.options
-        out: list[str] = []
-        for f in o.requirements or ():
-            if not Path(f).is_file():
-                raise HarnessError(f"--requirements {f}: no such file; give the path of a pip requirements file")
-            out += ["-r", str(Path(f).resolve())]
-        out += list(o.with_ or ())
-        if o.project is not None:
-            if not (Path(o.project) / "pyproject.toml").is_file() and not (Path(o.project) / "setup.py").is_file():
-                raise HarnessError(f"--project {o.project}: no pyproject.toml or setup.py; give the project's root")
-            out += ["-e", str(Path(o.project).resolve())]
-        for req in o.with_ or ():
-            try:
-                Requirement(req)
-            except InvalidRequirement as e:
-                raise HarnessError(f"--with {req!r}: not a requirement ({e}); write e.g. --with 'pyyaml>=6'") from None
-        return tuple(out)
+        return appenv.requirements(self.options)
 
     def app_args(self) -> list[str]:
-        """The options that rebuild the app's environment, for a repro line."""
-        o = self.options
-        args = [a for f in o.requirements or () for a in ("--requirements", str(Path(f).resolve()))]
-        args += [a for req in o.with_ or () for a in ("--with", req)]
-        return args + (["--project", str(Path(o.project).resolve())] if o.project is not None else [])
+        return appenv.options_args(self.options)
 
     def with_app(self, cell: Cell) -> Cell:
-        """The side with the app's requirements resolved together with its pins, in one install, so
-        the side's Starlette, anyio and trio stay what it asks for (or the install names the conflict)."""
-        extra = self.app_requirements()
-        if not extra:
-            return cell
-        digest = hashlib.sha256()
-        for f in self.options.requirements or ():
-            digest.update(Path(f).read_bytes())
-        return dataclasses.replace(cell, requirements=(*cell.requirements, *extra), inputs_hash=digest.hexdigest()[:12])
+        return appenv.with_app(cell, self.options)
 
     def is_current(self, cell: Cell) -> bool:
         """Stored results still stand: same pins and selection, the same imported sources, and the
