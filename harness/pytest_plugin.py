@@ -48,6 +48,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"anyio backends (default {','.join(defaults.BACKENDS)})",
     )
     group.addoption("--disconnect-repeat", type=int, default=defaults.PLUGIN_REPEATS, metavar="N", help="runs per item")
+    group.addoption(
+        "--disconnect-real-clock",
+        action="store_true",
+        help="run on the real clock (default: virtual time, held while threads or real I/O work)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -19,5 +19,6 @@ SCENARIOS = sweep(
         "endpoint": endpoint,
         "receive": "request,disconnect" if endpoint == "slow" else "disconnect",
         "expectations": ("every-layer-completed",),
+        "needs": ("fastapi",),
     },
 )

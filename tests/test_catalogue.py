@@ -36,6 +36,11 @@ def _profiles(scenario):
 
 @pytest.mark.parametrize("scenario", CATALOGUE, ids=[s.name for s in CATALOGUE])
 async def test_scenario(scenario, backend):
+    from harness.scenario import dist_version
+
+    missing = [name for name in scenario.needs if dist_version(name) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (run in a FastAPI matrix cell: nox -s matrix -- --fastapi ...)")
     records = []
     for profile in _profiles(scenario):
         await backend.wait_all_tasks_blocked()

@@ -44,6 +44,9 @@ class Scenario:
     params: Mapping[str, Any] = field(default_factory=dict)
     #: A user's own app (``--app``) instead of ``stack`` + ``endpoint``.
     app: AppSpec | None = None
+    #: Distributions the scenario needs beyond Starlette (``fastapi`` for the fastapi layer); where
+    #: one is missing its runs are ``not_applicable``, and the catalogue test skips it.
+    needs: tuple[str, ...] = ()
 
     @property
     def family(self) -> str:
