@@ -190,3 +190,32 @@ def test_the_baseline_round_trips_as_ranges_and_answers_for_unknown_versions(tmp
     assert baseline.expected("seed", "trio", "uvicorn", "0.28.0") == {"ok", "no_response_returned"}
     assert baseline.reference_version("9.0.0.dev0") == "0.28.0"
     assert baseline.expected("nope", "asyncio", "uvicorn", "0.28.0") is None
+
+
+def test_merging_shards_keeps_every_cell_with_its_status_and_refuses_a_file_given_twice(tmp_path):
+    import pytest
+
+    from harness.errors import HarnessError
+    from harness.results import report_from_files
+
+    store = Store(tmp_path)
+    done, crashed = make_cell("0.28.0"), make_cell("0.29.0")
+    line = {
+        **rec("0.28.0", "pr1634-seed", "ok"),
+        "schema": 1,
+        "repeat": 0,
+        "python": "3.11",
+        "anyio": None,
+        "trio": None,
+    }
+    write_atomic(store.results_path(done.id), [json.dumps(line)])
+    store.record(done, DONE, runs=1, selection_hash="s1")
+    store.record(crashed, CRASHED, reason="cell process did not finish within 0.01 s", selection_hash="s1")
+    files = sorted((tmp_path / "cells").iterdir())
+    report_from_files(files, tmp_path / "merged")
+    cells = {c["id"]: c for c in json.loads((tmp_path / "merged" / "report.json").read_text())["cells"]}
+    assert cells["0.28.0"]["status"] == "done"
+    assert cells["0.29.0"]["status"] == "crashed" and "0.01 s" in cells["0.29.0"]["reason"]
+    report_from_files([store.results_path(done.id)], tmp_path / "one")  # the sibling status is read too
+    with pytest.raises(HarnessError, match="is given twice"):
+        report_from_files([store.results_path(done.id), store.results_path(done.id)], tmp_path / "twice")

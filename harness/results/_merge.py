@@ -7,6 +7,7 @@ is refused too: merging the same shard twice would double its counts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,24 @@ def load_files(paths: Sequence[Path]) -> dict[str, list[dict[str, Any]]]:
 
 
 def report_from_files(paths: Sequence[Path], out: Path) -> list[Path]:
-    by_cell = load_files(paths)
+    """One report from result files and cell status files (``cells/*``): a cell that crashed,
+    failed to install or was skipped has a status file and no records, and is kept, with its
+    reason, exactly as the matrix's own report shows it. A records file's sibling status file is
+    read too."""
+    seen_paths: set[Path] = set()
+    for p in paths:
+        resolved = Path(p).resolve()
+        if resolved in seen_paths:
+            raise HarnessError(f"{p} is given twice; pass each file once (its runs would count twice)")
+        seen_paths.add(resolved)
+    status_paths = [p for p in paths if p.name.endswith(".status.json")]
+    record_paths = [p for p in paths if not p.name.endswith(".status.json")]
+    for p in record_paths:
+        sibling = p.with_name(p.name.removesuffix(".jsonl") + ".status.json")
+        if sibling.exists() and sibling.resolve() not in seen_paths:
+            status_paths.append(sibling)
+    by_cell = load_files(record_paths)
+    statuses = {cell_id: info for cell_id, info in (_status_cell(p) for p in status_paths)}
     cells = []
     for cell_id, records in by_cell.items():
         first = records[0]
@@ -62,4 +80,29 @@ def report_from_files(paths: Sequence[Path], out: Path) -> list[Path]:
                 elapsed_s=round(sum(r.get("elapsed_s", 0.0) for r in records), 3),
             )
         )
+    cells += [info for cell_id, info in statuses.items() if cell_id not in by_cell and info.status != "done"]
+    if not cells:
+        raise HarnessError("no runs and no cell statuses in the files given; pass results/cells/* of a matrix")
     return build(cells, by_cell).write(out)
+
+
+def _status_cell(path: Path) -> tuple[str, CellInfo]:
+    """A cell status file (``cells/<id>.status.json``) as the report's cell."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        cell = data["cell"]
+        info = CellInfo(
+            id=str(cell["id"]),
+            starlette=str(cell["starlette"]),
+            status=str(data["status"]),
+            reason=str(data.get("reason") or ""),
+            python=cell.get("python"),
+            resolution=str(cell.get("resolution") or "pinned"),
+            requirements=list(cell.get("requirements") or []),
+            elapsed_s=float(data.get("elapsed_s") or 0.0),
+        )
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        raise HarnessError(
+            f"{path}: not a cell status file ({type(e).__name__}: {e}); pass the matrix's cells/*"
+        ) from None
+    return info.id, info
