@@ -7,6 +7,7 @@ numbers.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Final
 
@@ -50,3 +51,7 @@ MATRIX_FILE: Final = "matrix.toml"
 RESULTS_DIR: Final = "results"
 UPGRADE_RESULTS_DIR: Final = "results/upgrade"
 SERVER_LOGS_DIR: Final = "results/servers/logs"
+
+#: Where the release lists (Starlette's, FastAPI's) and FastAPI's resolved Starlettes are cached;
+#: ``HARNESS_CACHE_DIR`` moves it (a test's fake index, a CI cache).
+CACHE_DIR: Final = Path(os.environ.get("HARNESS_CACHE_DIR", ".cache"))

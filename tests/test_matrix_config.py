@@ -129,16 +129,67 @@ def assert_one_line_error(loader, tmp_path, text, key, fix):
     assert "\n" not in message
 
 
-def test_an_impossible_python_pin_names_the_table_that_set_it():
+def test_a_release_the_pins_cannot_run_is_a_skipped_cell_naming_the_table_and_the_pin_to_add():
     config = parse(
         {
             "matrix": {"starlette": [">=1.0"]},
             "pins": [{"starlette": ">=0", "python": "3.11"}, {"starlette": ">=1.0", "python": "3.10"}],
         }
     )
-    with pytest.raises(ConfigError, match=r"pins\[1\]\.python: Python 3.10 cannot run Starlette 1.10.0") as info:
-        make_cell(config, INDEX[-1])
-    assert "Requires-Python >=3.11" in str(info.value)
+    cell = make_cell(config, INDEX[-1])  # no error: one new release never stops the matrix
+    assert cell.skip_reason.startswith("pins[1].python: Python 3.10 cannot run Starlette 1.10.0")
+    assert "Requires-Python >=3.11" in cell.skip_reason
+    assert 'python = "3.11"' in cell.skip_reason and "[[pins]]" in cell.skip_reason
+    assert make_cell(config, INDEX[-2]).skip_reason == "" or INDEX[-2].requires_python
+
+
+def test_a_new_release_the_pins_cannot_run_is_listed_and_skipped_while_the_rest_runs(tmp_path):
+    """A fake index (the offline cache) with a release whose Requires-Python excludes the pin."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / ".cache" / "starlette-index.json"
+    cache.parent.mkdir()
+    cache.write_text(json.dumps({
+        "1.10.0": {"uploaded": "2026-10-01T00:00:00Z", "yanked": False, "requires_python": ">=3.10"},
+        "1.11.0": {"uploaded": "2026-11-30T00:00:00Z", "yanked": False, "requires_python": ">=3.12"},
+    }))  # fmt: skip
+    matrix = tmp_path / "matrix.toml"
+    matrix.write_text('[matrix]\nstarlette = [">=1.10"]\n\n[[pins]]\nstarlette = ">=0"\npython = "3.11"\n')
+    noxfile = str(ROOT / "noxfile.py")
+    listed = subprocess.run(
+        [sys.executable, "-m", "nox", "-f", noxfile, "-l", "--", "--matrix", str(matrix), "--offline"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "HARNESS_CACHE_DIR": str(cache.parent)},
+    )  # fmt: skip
+    assert "matrix(starlette='1.10.0')" in listed.stdout and "matrix(starlette='1.11.0')" in listed.stdout, listed
+    assert "matrix(error)" not in listed.stdout
+    one = [
+        sys.executable,
+        "-m",
+        "nox",
+        "-f",
+        noxfile,
+        "-s",
+        "matrix(starlette='1.11.0')",
+        "--",
+        "--matrix",
+        str(matrix),
+    ]
+    one += ["--offline", "--results", str(tmp_path / "results")]
+    env = {**os.environ, "HARNESS_CACHE_DIR": str(cache.parent)}
+    ran = subprocess.run(one, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert (
+        "1 cell(s) skipped: 1.11.0 (pins[0].python: Python 3.11 cannot run Starlette 1.11.0" in ran.stdout + ran.stderr
+    )
+    assert "skipped: pins[0].python" in (tmp_path / "results" / "report.md").read_text()
+    strict = subprocess.run(
+        [*one, "--strict"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+    assert strict.returncode != 0 and "--strict: 1 cell(s) were skipped" in strict.stdout + strict.stderr
 
 
 def test_a_version_missing_from_the_index_is_named():

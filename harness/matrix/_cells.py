@@ -44,6 +44,9 @@ class Cell:
     fastapi: str | None = None
     #: A digest of the files the requirements name (``-r FILE``), so editing one is a new environment.
     inputs_hash: str = ""
+    #: Why this cell cannot run with the matrix's pins (a new release the pins do not cover), with
+    #: the ``[[pins]]`` table to add: the cell is recorded as skipped and the matrix goes on.
+    skip_reason: str = field(default="", compare=False)
 
     @property
     def id(self) -> str:
@@ -131,13 +134,14 @@ def make_cell(config: MatrixConfig, release: Release, resolution: str | None = N
     python = pins.get("python")
     if python is None:
         raise ConfigError(config.file, "pins", f"no [[pins]] table gives a python for Starlette {version}")
+    skip = ""
     if release.requires_python and Version(python) not in SpecifierSet(release.requires_python):
         source = next((i for k, i in reversed(pins["_sources"]) if k == "python"), None)
-        raise ConfigError(
-            config.file,
-            f"pins[{source}].python",
-            f"Python {python} cannot run Starlette {version} (Requires-Python {release.requires_python}); "
-            "narrow that table's starlette specifier",
+        wanted = _python_for(release.requires_python)
+        skip = (
+            f"pins[{source}].python: Python {python} cannot run Starlette {version} (Requires-Python "
+            f'{release.requires_python}); add to {config.file}: [[pins]] starlette = ">={version}" '
+            f'python = "{wanted}"'
         )
     requirements = [f"starlette=={version}"]
     uses_anyio = version >= FIRST_ANYIO
@@ -160,7 +164,14 @@ def make_cell(config: MatrixConfig, release: Release, resolution: str | None = N
         exclude_newer=exclude_newer,
         tags=tuple(dict.fromkeys(pins["tag"])),
         notes=tuple(pins["note"]),
+        skip_reason=skip,
     )
+
+
+def _python_for(requires_python: str) -> str:
+    """The oldest CPython 3 minor that ``requires_python`` admits (what a new pin should say)."""
+    spec = SpecifierSet(requires_python)
+    return next((f"3.{m}" for m in range(8, 30) if Version(f"3.{m}") in spec), "3")
 
 
 def _day_after(uploaded: str) -> str:

@@ -15,11 +15,11 @@ import re
 import subprocess
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from harness import defaults
 from harness.errors import HarnessError, UsageError
 from harness.matrix import _releases as index
 from harness.matrix._cellrun import uv_binary
@@ -27,10 +27,10 @@ from harness.matrix._cells import Cell, make_cell
 from harness.matrix._config import MatrixConfig
 from harness.results import write_atomic
 
-FASTAPI_CACHE = Path(".cache") / "fastapi-index.json"
+FASTAPI_CACHE = defaults.CACHE_DIR / "fastapi-index.json"
 #: fastapi version | python | resolution -> the Starlette uv resolved it to (stable: each FastAPI
 #: release pins its range; a new Starlette inside a range joins after ``rm`` of this file).
-RESOLVED_CACHE = Path(".cache") / "fastapi-starlette.json"
+RESOLVED_CACHE = defaults.CACHE_DIR / "fastapi-starlette.json"
 
 
 def fastapi_releases(*, offline: bool = False) -> list[index.Release]:

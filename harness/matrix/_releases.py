@@ -17,12 +17,13 @@ from typing import TypedDict
 
 from packaging.version import InvalidVersion, Version
 
+from harness import defaults
 from harness.errors import IndexUnavailable
 from harness.results import write_atomic
 
 #: The JSON API of the index (PyPI's shape: ``{releases: {version: [{upload_time_iso_8601, yanked}]}}``).
 INDEX_URL = os.environ.get("HARNESS_INDEX_URL", "https://pypi.org/pypi")
-DEFAULT_CACHE = Path(".cache") / "starlette-index.json"
+DEFAULT_CACHE = defaults.CACHE_DIR / "starlette-index.json"
 
 
 @dataclass(frozen=True)

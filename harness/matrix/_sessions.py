@@ -134,7 +134,7 @@ class MatrixRun:
             return [(False, "error", "error", [])]
         out: list[tuple[str | bool, str, str, list[str]]] = []
         for cell in self.cells:
-            python = find_python(cell.python) or False
+            python = False if cell.skip_reason else (find_python(cell.python) or False)
             out.append((python, cell.id, f"starlette='{cell.id}'", list(cell.tags)))
         return out
 
@@ -152,8 +152,8 @@ class MatrixRun:
             session.log(f"{cell.id}: results are current (use -- --fresh to redo)")
             session.notify("report")
             return
-        if session.python is False or session.virtualenv.location is None:
-            reason = f"no Python {cell.python} interpreter found (install it, e.g. with pyenv)"
+        if cell.skip_reason or session.python is False or session.virtualenv.location is None:
+            reason = cell.skip_reason or f"no Python {cell.python} interpreter found (install it, e.g. with pyenv)"
             self.store.record(cell, SKIPPED, reason=reason, selection_hash=self.selection.hash)
             session.warn(f"{cell.id}: skipped: {reason}")
             session.notify("report")
@@ -286,11 +286,19 @@ def report_session(run: MatrixRun, session: nox.Session) -> None:
     skipped = [f"{cid} ({reason})" for cid, (status, reason) in final.items() if status == SKIPPED]
     if skipped:
         session.warn(f"{len(skipped)} cell(s) skipped: {'; '.join(skipped)}")
-    bad = [f"{cid}: {status} ({reason})" for cid, (status, reason) in final.items() if status not in (DONE, SKIPPED)]
+    # A cell with no status was not selected this time (or its session failed, which nox reports).
+    bad = [
+        f"{cid}: {status} ({reason})"
+        for cid, (status, reason) in final.items()
+        if status not in (DONE, SKIPPED, NOT_RUN)
+    ]
     if bad:
         session.error(f"{len(bad)} cell(s) failed: {'; '.join(bad)} (see the Cells table of the report)")
     if skipped and run.options.strict:
         session.error(f"--strict: {len(skipped)} cell(s) were skipped")
+
+
+NOT_RUN = "not run"
 
 
 def cell_statuses(cells: list[Cell], store: Store) -> dict[str, tuple[str, str]]:
@@ -299,7 +307,7 @@ def cell_statuses(cells: list[Cell], store: Store) -> dict[str, tuple[str, str]]
     out: dict[str, tuple[str, str]] = {}
     for cell in cells:
         st = store.status(cell.id)
-        out[cell.id] = (st.status, st.reason) if st is not None else ("not run", "no status recorded")
+        out[cell.id] = (st.status, st.reason) if st is not None else (NOT_RUN, "no status recorded")
     return out
 
 
