@@ -256,3 +256,65 @@ def test_a_malformed_servers_table_is_one_line_naming_the_key(tmp_path, text, ke
     from harness.matrix import load_servers
 
     assert_one_line_error(load_servers, tmp_path, text, key, fix)
+
+
+def test_pyenv_interpreters_are_compared_as_versions(tmp_path, monkeypatch):
+    from harness.matrix import _interpreters
+
+    for name in ("3.10.9", "3.10.14", "3.10.2"):
+        python = tmp_path / "versions" / name / "bin" / "python3.10"
+        python.parent.mkdir(parents=True)
+        python.write_text("#!/bin/sh\nexit 0\n")
+        python.chmod(0o755)
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    monkeypatch.setattr(_interpreters.shutil, "which", lambda name: None)
+    _interpreters.find_python.cache_clear()
+    try:
+        assert _interpreters.find_python("3.10") == str(tmp_path / "versions" / "3.10.14" / "bin" / "python3.10")
+    finally:
+        _interpreters.find_python.cache_clear()
+
+
+def test_the_release_list_comes_from_the_json_simple_api_of_the_index_the_installers_use(tmp_path, monkeypatch):
+    import http.server
+    import json
+    import threading
+
+    from harness.matrix import _releases
+
+    files = [
+        {"filename": "starlette-1.10.0-py3-none-any.whl", "requires-python": ">=3.11",
+         "upload-time": "2026-10-24T15:04:10Z", "yanked": False},
+        {"filename": "starlette-1.10.0.tar.gz", "requires-python": ">=3.11",
+         "upload-time": "2026-10-24T15:03:00Z", "yanked": False},
+        {"filename": "starlette-1.10.1-py3-none-any.whl", "upload-time": "2026-11-01T00:00:00Z",
+         "yanked": "broke everything"},
+    ]  # fmt: skip
+    asked: list[str] = []
+
+    class Index(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(f"{self.path} {self.headers.get('Accept')}")
+            body = json.dumps({"meta": {"api-version": "1.1"}, "name": "starlette", "files": files}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.delenv("HARNESS_INDEX_URL", raising=False)
+        monkeypatch.delenv("PIP_INDEX_URL", raising=False)
+        monkeypatch.setenv("UV_INDEX_URL", f"http://127.0.0.1:{server.server_port}/simple/")
+        found = _releases.releases(cache=tmp_path / "index.json")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert asked == ["/simple/starlette/ application/vnd.pypi.simple.v1+json"]
+    assert [(str(r.version), r.uploaded, r.requires_python) for r in found] == [
+        ("1.10.0", "2026-10-24T15:03:00Z", ">=3.11")
+    ], "the yanked release is left out; the first upload and Requires-Python come from the files"

@@ -13,6 +13,8 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
+
 
 @cache
 def find_python(version: str) -> str | None:
@@ -22,7 +24,11 @@ def find_python(version: str) -> str | None:
         return found
     pyenv_root = os.environ.get("PYENV_ROOT") or _pyenv_root()
     if pyenv_root:
-        candidates = sorted(Path(pyenv_root, "versions").glob(f"{version}.*/bin/python{version}"), reverse=True)
+        candidates = sorted(
+            Path(pyenv_root, "versions").glob(f"{version}.*/bin/python{version}"),
+            key=lambda p: _version_key(p.parent.parent.name),
+            reverse=True,
+        )  # newest patch first, compared as versions (3.10.14 before 3.10.9)
         for c in candidates:
             if _works(str(c)):
                 return str(c)
@@ -32,6 +38,14 @@ def find_python(version: str) -> str | None:
         if found:
             return found
     return None
+
+
+def _version_key(name: str) -> tuple[int, Version]:
+    """pyenv's folder names as versions; anything else (``3.10-dev``) sorts before every release."""
+    try:
+        return (1, Version(name))
+    except InvalidVersion:
+        return (0, Version("0"))
 
 
 def _output(cmd: list[str]) -> str | None:

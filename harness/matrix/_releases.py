@@ -15,15 +15,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
+from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from harness import defaults
 from harness.errors import IndexUnavailable
 from harness.results import write_atomic
 
-#: The JSON API of the index (PyPI's shape: ``{releases: {version: [{upload_time_iso_8601, yanked}]}}``).
-INDEX_URL = os.environ.get("HARNESS_INDEX_URL", "https://pypi.org/pypi")
+
+#: The PEP 691 JSON simple API of the index: this project's variable, else the installers' own
+#: (uv's, pip's), so a company mirror is honoured; PyPI otherwise.
+def index_url() -> str:
+    for var in ("HARNESS_INDEX_URL", "UV_INDEX_URL", "PIP_INDEX_URL"):
+        value = os.environ.get(var)
+        if value:
+            return value.rstrip("/")
+    return "https://pypi.org/simple"
+
+
 DEFAULT_CACHE = defaults.CACHE_DIR / "starlette-index.json"
+_ACCEPT = "application/vnd.pypi.simple.v1+json"
 
 
 @dataclass(frozen=True)
@@ -43,28 +54,55 @@ class _Entry(TypedDict):
 
 
 def _fetch(package: str, timeout: float) -> dict[str, object]:
-    url = f"{INDEX_URL.rstrip('/')}/{package}/json"
+    url = f"{index_url()}/{package}/"
+    request = urllib.request.Request(url, headers={"Accept": _ACCEPT})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            kind = response.headers.get("Content-Type", "")
+            if _ACCEPT not in kind:
+                raise IndexUnavailable(
+                    f"{url} answered {kind or 'no content type'}, not the JSON simple API (PEP 691); "
+                    "point HARNESS_INDEX_URL at an index that speaks it"
+                )
             data: dict[str, object] = json.load(response)
             return data
     except (urllib.error.URLError, OSError, ValueError) as e:
-        raise IndexUnavailable(f"cannot read {url} ({e}); pass --offline to use the cached list") from None
+        raise IndexUnavailable(
+            f"cannot read {url} ({e}); pass -- --offline to nox (--offline to python -m harness) to use the cached list"
+        ) from None
+
+
+def _version_of(filename: str) -> str | None:
+    """The release a distribution file belongs to, from its name (wheel or sdist)."""
+    try:
+        if filename.endswith(".whl"):
+            return str(parse_wheel_filename(filename)[1])
+        return str(parse_sdist_filename(filename)[1])
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
 
 
 def _compact(data: dict[str, object]) -> dict[str, _Entry]:
-    """Keep what the matrix needs of each release: upload time, yanked, Requires-Python."""
+    """Keep what the matrix needs of each release: first upload, yanked (every file yanked), and
+    Requires-Python, from the files the index lists (PEP 691, with PEP 700's upload-time)."""
     out: dict[str, _Entry] = {}
-    releases = data.get("releases", {})
-    assert isinstance(releases, dict)
-    for text, files in releases.items():
-        if not files:
+    files = data.get("files", [])
+    assert isinstance(files, list)
+    for f in files:
+        version = _version_of(str(f.get("filename", "")))
+        if version is None:
             continue
-        out[text] = {
-            "uploaded": min(f["upload_time_iso_8601"] for f in files),
-            "yanked": all(f.get("yanked", False) for f in files),
-            "requires_python": next((f["requires_python"] for f in files if f.get("requires_python")), None),
-        }
+        uploaded = str(f.get("upload-time") or "")
+        yanked = bool(f.get("yanked", False))
+        entry = out.get(version)
+        if entry is None:
+            out[version] = {"uploaded": uploaded, "yanked": yanked, "requires_python": f.get("requires-python")}
+            continue
+        entry["uploaded"] = (
+            min(entry["uploaded"], uploaded) if entry["uploaded"] and uploaded else entry["uploaded"] or uploaded
+        )
+        entry["yanked"] = entry["yanked"] and yanked
+        entry["requires_python"] = entry["requires_python"] or f.get("requires-python")
     return out
 
 
