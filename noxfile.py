@@ -27,12 +27,12 @@ nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = False
 nox.options.sessions = ["tests"]
 
+# `nox -s gate -- --help` (matrix, bisect, servers too): the session's options, from the one registry.
+if options.session_help(sys.argv):
+    sys.exit(0)
+
 # Ask the index for new releases only when the matrix is going to run; otherwise the cache will do.
 RUN = MatrixRun.from_argv(sys.argv, fetch_index=any("matrix" in a for a in sys.argv) or "-t" in sys.argv)
-
-if "--help-matrix" in sys.argv:
-    options.parser("nox -s matrix --", options.MATRIX, help=False).print_help()
-    sys.exit(0)
 
 
 @nox.session

@@ -315,3 +315,28 @@ SERVERS: list[Use] = [
     ("strict", {"help": "fail when a cell disagrees or a probe fails"}),
     ("fresh", {"help": "accepted as everywhere; the servers check never reuses stored results"}),
 ]
+
+
+#: The nox sessions whose options come from this registry, for ``nox -s NAME -- --help``.
+SESSION_OPTIONS: dict[str, list[Use]] = {"matrix": MATRIX, "gate": GATE, "bisect": BISECT, "servers": SERVERS}
+
+
+def session_help(argv: Sequence[str]) -> bool:
+    """Print the options of the sessions ``argv`` names when it asks for help after ``--`` (or
+    ``--help-matrix``); True when it did. Sessions that pass their arguments on (``tests`` gives
+    them to pytest) are left alone."""
+    args = list(argv)
+    after = args[args.index("--") + 1 :] if "--" in args else []
+    before = args[: args.index("--")] if "--" in args else args
+    if "--help-matrix" in args:
+        names = ["matrix"]
+    elif "--help" in after or "-h" in after:
+        names = [before[i + 1] for i, a in enumerate(before[:-1]) if a in ("-s", "--session", "--sessions", "-e")]
+        names = [n.split("(", 1)[0] for n in names] or ["matrix"]
+        if not all(n in SESSION_OPTIONS for n in names):
+            return False
+    else:
+        return False
+    for name in dict.fromkeys(names):
+        parser(f"nox -s {name} --", SESSION_OPTIONS[name], help=False).print_help()
+    return True

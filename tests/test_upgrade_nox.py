@@ -300,3 +300,13 @@ def test_the_matrix_runs_a_teams_app_with_its_requirements_on_each_release(tmp_p
     assert all("-app-" in c["id"] for c in report["cells"]), "a cell with app requirements has its own environment"
     (row,) = report["rows"]
     assert [g["outcomes"] for g in row["ranges"]] == [["ok"], ["no_response_returned"]]
+
+
+@pytest.mark.parametrize(
+    ("session", "option"),
+    [("gate", "--requirements"), ("bisect", "--good"), ("servers", "--server"), ("matrix", "--fastapi")],
+)
+def test_each_session_answers_help_with_its_options(session, option):
+    out = nox("-s", session, "--", "--help")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"usage: nox -s {session} --") and option in out.stdout
