@@ -18,7 +18,7 @@ from typing import Any
 
 from harness import defaults, options
 from harness.errors import HarnessError, Unavailable, UsageError
-from harness.results import dumps, format_counts, loaded_sources, write_atomic
+from harness.results import check_output, dumps, format_counts, loaded_sources, write_atomic
 from harness.run import RunConfig, environment, plan, run_jobs, run_settled
 from harness.run.backends import backend_class
 from harness.scenario import (
@@ -26,6 +26,7 @@ from harness.scenario import (
     AppSpec,
     Scenario,
     app_scenarios,
+    dist_version,
     get_profile,
     load_app,
     load_catalogue,
@@ -114,6 +115,8 @@ def _list() -> int:
 def _gate(args: argparse.Namespace) -> int:
     from harness.results import compare, publish, read_records
 
+    if args.junit is not None:
+        check_output(args.junit, "--junit")
     before = [r for f in args.baseline for r in read_records(f)]
     after = [r for f in args.candidate for r in read_records(f)]
     diffs, b, a = compare(before, after)
@@ -123,6 +126,7 @@ def _gate(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from harness.results import report_from_files
 
+    check_output(args.out, "--out", directory=True)
     paths = report_from_files(args.files, args.out)
     print("report: " + ", ".join(str(p) for p in paths))
     return 0
@@ -260,7 +264,11 @@ def _keep(text: str | None) -> tuple[int, ...] | None:
 def _scenarios(args: argparse.Namespace) -> tuple[list[Scenario], bool]:
     """What ``run`` runs (the catalogue, an ad-hoc scenario, or the user's app) and whether it needs
     the real clock."""
-    adhoc = bool(args.stack or args.endpoint or args.receive)
+    for option in ("stack", "endpoint", "receive"):
+        if getattr(args, option) is not None and not getattr(args, option).strip():
+            hint = "; write none for the bare endpoint" if option == "stack" else ""
+            raise UsageError(f"--{option} '': empty{hint}")
+    adhoc = any(getattr(args, o) is not None for o in ("stack", "endpoint", "receive"))
     if args.app:
         if adhoc:
             raise UsageError("--app and the ad-hoc --stack/--endpoint/--receive do not mix; pick one")
@@ -275,7 +283,9 @@ def _scenarios(args: argparse.Namespace) -> tuple[list[Scenario], bool]:
     return select(load_catalogue(), list(args.scenario or ())), args.real_time
 
 
-def _run(args: argparse.Namespace) -> int:
+def _checked_run_options(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Every option of ``run`` checked before anything runs (so no result is lost to a bad one):
+    the backends and profiles to use."""
     backends = options.csv_values(args.backend) or list(defaults.BACKENDS)
     for b in backends:
         backend_class(b)  # one line naming the choices for an unknown one
@@ -284,6 +294,37 @@ def _run(args: argparse.Namespace) -> int:
         get_profile(p)
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat}: must be at least 1")
+    if args.settle < 0:
+        raise UsageError(f"--settle {args.settle}: must be 0 (off) or a number of runs")
+    _check_bounds(args)
+    if dist_version("starlette") is None:
+        raise Unavailable(
+            f"Starlette is not installed for {sys.executable}; pip install starlette here, or run a matrix cell"
+        )
+    for path, option in ((args.out, "--out"), (args.sources_out, "--sources-out")):
+        if path is not None:
+            check_output(path, option)
+    return backends, profiles
+
+
+def _check_bounds(args: argparse.Namespace) -> None:
+    import math
+
+    for name in ("timeout", "real_timeout"):
+        value = getattr(args, name)
+        if not math.isfinite(value) or value <= 0:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} {value}: must be a positive number of seconds")
+    if args.repeat > MAX_REPEAT:
+        raise UsageError(f"--repeat {args.repeat}: at most {MAX_REPEAT} runs per scenario, backend and profile")
+
+
+#: A bound on ``--repeat``: records are kept until written, so a runaway count would exhaust memory.
+MAX_REPEAT = 100_000
+
+
+def _run(args: argparse.Namespace) -> int:
+    backends, profiles = _checked_run_options(args)
     scenarios, real_time = _scenarios(args)
     config = RunConfig(
         timeout=min(args.timeout, args.real_timeout) if real_time else args.timeout,
@@ -292,8 +333,6 @@ def _run(args: argparse.Namespace) -> int:
         resolution=args.resolution,
     )
     jobs = plan(scenarios, backends=backends, profiles=profiles, repeats=args.repeat, seed=args.seed)
-    if args.settle < 0:
-        raise UsageError(f"--settle {args.settle}: must be 0 (off) or a number of runs")
     records = run_settled(jobs, config, args.settle) if args.settle else run_jobs(jobs, config)
     if args.out is not None:
         write_atomic(args.out, (dumps(r) for r in records))

@@ -90,30 +90,38 @@ def test_narrowing_by_version_or_specifier(config):
 BASE = '[matrix]\nstarlette = [">=0.13"]\n[[pins]]\nstarlette = ">=0"\npython = "3.11"\n'
 
 
-@pytest.mark.parametrize(
-    ("text", "key", "fix"),
-    [
-        ("[matrix]\nstarlette = [", "-", "not valid TOML"),
-        ('[matrx]\nstarlette = ["1.0"]', "matrx", "unknown table"),
-        ('[matrix]\nstarlette = ["1.0"]\nrepeat = 3', "matrix.repeat", "known keys are"),
-        ('[matrix]\nstarlette = ["~~1"]', "matrix.starlette", "neither a version nor a PEP 440 specifier"),
-        ('[matrix]\nstarlette = ["1.0"]\nbackends = ["curio"]', "matrix.backends", "choose from asyncio, trio"),
-        ('[matrix]\nstarlette = ["1.0"]\nprofiles = ["gunicorn"]', "matrix.profiles", "choose from uvicorn"),
-        ('[matrix]\nstarlette = ["1.0"]\nrepeats = 0', "matrix.repeats", "integer >= 1"),
-        ('[matrix]\nstarlette = ["1.0"]\nresolution = "latest"', "matrix.resolution", "pinned, newest, as-released"),
-        ('[matrix]\nstarlette = ["1.0"]\n[[pins]]\npython = "3.11"', "pins[0].starlette", "missing"),
-        (
-            '[matrix]\nstarlette = ["1.0"]\n[[pins]]\nstarlette = ">=0"\nanyio = "4.x"',
-            "pins[0].anyio",
-            "not a specifier",
-        ),
-        (
-            '[matrix]\nstarlette = ["1.0"]\n[[pins]]\nstarlette = ">=0"\npyhton = "3.11"',
-            "pins[0].pyhton",
-            "unknown key",
-        ),
-    ],
-)
+#: matrix.toml mistakes, each one line naming the file, the key and the fix (the bad-input catalogue).
+BAD_CONFIGS = [
+    ("[matrix]\nstarlette = [", "-", "not valid TOML"),
+    ('[matrx]\nstarlette = ["1.0"]', "matrx", "unknown table"),
+    ('[matrix]\nstarlette = ["1.0"]\nrepeat = 3', "matrix.repeat", "known keys are"),
+    ('[matrix]\nstarlette = ["~~1"]', "matrix.starlette", "neither a version nor a PEP 440 specifier"),
+    ('[matrix]\nstarlette = ["1.0"]\nbackends = ["curio"]', "matrix.backends", "choose from asyncio, trio"),
+    ('[matrix]\nstarlette = ["1.0"]\nprofiles = ["gunicorn"]', "matrix.profiles", "choose from uvicorn"),
+    ('[matrix]\nstarlette = ["1.0"]\nrepeats = 0', "matrix.repeats", "integer >= 1"),
+    ('[matrix]\nstarlette = ["1.0"]\nresolution = "latest"', "matrix.resolution", "pinned, newest, as-released"),
+    ('[matrix]\nstarlette = ["1.0"]\n[[pins]]\npython = "3.11"', "pins[0].starlette", "missing"),
+    (
+        '[matrix]\nstarlette = ["1.0"]\n[[pins]]\nstarlette = ">=0"\nanyio = "4.x"',
+        "pins[0].anyio",
+        "not a specifier",
+    ),
+    (
+        '[matrix]\nstarlette = ["1.0"]\n[[pins]]\nstarlette = ">=0"\npyhton = "3.11"',
+        "pins[0].pyhton",
+        "unknown key",
+    ),
+    ('[matrix]\nstarlette = ["1.0"]\nrepeats = "five"', "matrix.repeats", "integer >= 1"),
+    ('[matrix]\nstarlette = ["1.0"]\ntimeout = -1', "matrix.timeout", "> 0"),
+    ('[matrix]\nstarlette = ["1.0"]\nreal_timeout = 0', "matrix.real_timeout", "> 0"),
+    ('[matrix]\nstarlette = ["1.0"]\nscenarios = []', "matrix.scenarios", "expected"),
+    ('[matrix]\nstarlette = ["1.0"]\nbackends = [1]', "matrix.backends", "expected"),
+    ("[matrix]\nstarlette = []", "matrix.starlette", ""),
+    ('[matrix]\nstarlette = ["1.0"]\n[servers]\nservers = "granian"', "servers.servers", "list"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "fix"), BAD_CONFIGS)
 def test_a_malformed_matrix_is_one_line_naming_the_file_and_key(tmp_path, text, key, fix):
     assert_one_line_error(load, tmp_path, text, key, fix)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from harness import defaults
 from harness.defaults import PROJECT_ROOT
+from harness.errors import UsageError
 from harness.matrix._cells import Cell
 from harness.matrix._config import MatrixConfig
 from harness.results import CRASHED, DONE, INSTALL_FAILED, Store, read_records
@@ -58,12 +59,26 @@ class Selection:
             scenarios=tuple(scenarios or config.scenarios),
             backends=tuple(backends or config.backends),
             profiles=tuple(profiles or config.profiles),
-            repeats=repeats or config.repeats,
+            repeats=config.repeats if repeats is None else repeats,
             seed=config.seed if seed is None else seed,
             timeout=config.timeout,
             real_timeout=config.real_timeout,
             extra=tuple(extra),
         )
+
+    def validate(self) -> Selection:
+        """Every name the selection holds is known, checked when the matrix is planned, before the
+        first environment is built (a typo would otherwise crash every cell after its install)."""
+        from harness.run.backends import backend_class
+        from harness.scenario import get_profile
+
+        for b in self.backends:
+            backend_class(b)
+        for p in self.profiles:
+            get_profile(p)
+        if self.repeats < 1:
+            raise UsageError(f"--repeat {self.repeats}: must be at least 1")
+        return self
 
     @property
     def hash(self) -> str:

@@ -122,7 +122,9 @@ class MatrixRun:
             repeats=o.repeat,
             seed=o.seed,
             extra=appenv.run_args(o),
-        )
+        ).validate()
+        if o.jobs is not None and o.jobs < 0:
+            raise UsageError(f"--jobs {o.jobs}: give a number of cells at once (0: one per core)")
 
     # --- nox parametrization -------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from harness.matrix._cells import Cell, dev_cell, is_dev_target, make_cell
 from harness.matrix._config import MatrixConfig, load
 from harness.matrix._envs import ensure_env
 from harness.matrix._fastapi import fastapi_releases, resolve_starlette
-from harness.results import DONE, Store, format_counts, nox_command, outcome_set
+from harness.results import DONE, Store, check_output, format_counts, nox_command, outcome_set
 from harness.scenario import load_catalogue, select
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class UpgradeRunner:
             profiles=options.csv_values(o.profile),
             repeats=o.repeat,
             extra=[*extra, *(["--settle", str(self.settle)] if self.settle else [])],
-        )
+        ).validate()
 
     def narrow(self, cells: list[tuple[str, str, str]]) -> None:
         """Probe only these (scenario, backend, profile) cells from now on (bisect, after its bounds)."""
@@ -213,6 +213,8 @@ def gate_session(session: nox.Session) -> None:
 
     try:
         o = gate_parser().parse_args(session.posargs)
+        if o.junit is not None:
+            check_output(o.junit, "--junit")  # now, not after the verdict is printed
         probe = UpgradeRunner(o)
         old, new = probe.cell(o.old, "--from"), probe.cell(o.new, "--to")
         _check_order(old, new, f"--from {o.old}", f"--to {o.new}")

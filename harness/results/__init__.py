@@ -23,7 +23,7 @@ from harness.results._baseline import from_report as baseline_from_report
 from harness.results._baseline import write as write_baseline
 from harness.results._counts import format_counts, ordered
 from harness.results._diff import BETTER, CHANGED, SAME, WORSE, CellDiff, compare, failing, judge, publish
-from harness.results._files import REQUIRED_FIELDS, dumps, read_records, write_atomic
+from harness.results._files import REQUIRED_FIELDS, check_output, dumps, read_records, write_atomic
 from harness.results._fingerprint import file_hash, loaded_sources, still_current
 from harness.results._merge import load_files, report_from_files
 from harness.results._report import (
@@ -73,6 +73,7 @@ __all__ = [
     "agreement_markdown",
     "baseline_from_report",
     "build",
+    "check_output",
     "compare",
     "dumps",
     "exact_requirements",
