@@ -139,7 +139,7 @@ class DisconnectItem(pytest.Item):
         from harness.run import plan, run_jobs
 
         jobs = plan([self.scenario], backends=[self.backend], profiles=[self.profile], repeats=self.repeat)
-        config = _config(self.config.getoption("disconnect_real_clock"))
+        config = _config(True)  # real clock for user apps, as the CLI (see harness.cli._scenarios)
         with warnings.catch_warnings():
             # Old Starlette leaves its memory streams and body generators to the garbage collector
             # when a client leaves: that is the behaviour under test, reported as the outcome, not
@@ -203,7 +203,7 @@ def disconnect_run() -> Callable[..., Any]:
         profile: str = "uvicorn",
         backend: str = "asyncio",
         seed: int = defaults.SEED,
-        real_clock: bool = False,
+        real_clock: bool = True,
     ) -> Any:
         spec = AppSpec(f"<object at {id(app):#x}>", path=path, method=method, body=body, instance=app)
         scenario = Scenario("app[fixture]", "disconnect_run", "disconnect_run fixture", "app", "app", receive, app=spec)
