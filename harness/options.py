@@ -240,6 +240,18 @@ REPORT: list[Use] = [
     ("out", {"default": Path(defaults.RESULTS_DIR), "help": "where report.{md,json,html} go"}),
 ]
 
+#: A user's app and its own environment, for the matrix, the gate and bisect alike.
+_APP_OPTIONS: list[Use] = [
+    "app",
+    "app-dir",
+    "path",
+    "method",
+    "body",
+    "real-time",
+    "requirements",
+    "with",
+    "project",
+]
 #: ``nox -s matrix -- ...``.
 MATRIX: list[Use] = [
     "matrix",
@@ -257,30 +269,14 @@ MATRIX: list[Use] = [
     "shard",
     "starlette",
     "fastapi",
-    "app",
-    "app-dir",
-    "path",
-    "method",
-    "body",
-    "real-time",
-    "requirements",
-    "with",
-    "project",
+    *_APP_OPTIONS,
     ("strict", {"help": "also fail when a cell is skipped (no interpreter, a release the pins cannot run)"}),
 ]
 _UPGRADE_COMMON: list[Use] = [
     "scenario",
     "backend",
     "profile",
-    "app",
-    "app-dir",
-    "path",
-    "method",
-    "body",
-    "real-time",
-    "requirements",
-    "with",
-    "project",
+    *_APP_OPTIONS,
     "side-resolution",
     "matrix",
     "offline",
