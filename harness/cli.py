@@ -274,9 +274,8 @@ def _scenarios(args: argparse.Namespace) -> tuple[list[Scenario], bool]:
             raise UsageError("--app and the ad-hoc --stack/--endpoint/--receive do not mix; pick one")
         spec = _app_spec(args)
         load_app(spec)  # fail now, in one line, if it does not import or is not ASGI
-        # The real clock: the held virtual clock (backends._realwork) misjudges apps whose threads
-        # finish between two idle checks (a review found trio sync endpoints reported as hangs).
-        return select(app_scenarios(spec), list(args.scenario or ())), True
+        # Virtual time, at real speed while the app's threads or real I/O work (backends._realwork).
+        return select(app_scenarios(spec), list(args.scenario or ())), args.real_time
     if adhoc:
         if args.scenario:
             raise UsageError("--scenario and the ad-hoc --stack/--endpoint/--receive do not mix; pick one")

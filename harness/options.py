@@ -62,7 +62,7 @@ OPTIONS: dict[str, Option] = {
         "--real-time",
         dest="real_time",
         action="store_true",
-        help="use the real clock instead of virtual time (which holds still while threads or real I/O work)",
+        help="use the real clock instead of virtual time (which runs at real speed while threads or real I/O work)",
     ),
     "stack": _opt("--stack", help="ad-hoc scenario: layers, e.g. 'asgi,base*4'"),
     "endpoint": _opt("--endpoint", help="ad-hoc scenario: endpoint kind (default slow)"),

@@ -51,7 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--disconnect-real-clock",
         action="store_true",
-        help="run on the real clock (default: virtual time, held while threads or real I/O work)",
+        help="run on the real clock (default: virtual time, at real speed while threads or real I/O work)",
     )
 
 
@@ -139,7 +139,7 @@ class DisconnectItem(pytest.Item):
         from harness.run import plan, run_jobs
 
         jobs = plan([self.scenario], backends=[self.backend], profiles=[self.profile], repeats=self.repeat)
-        config = _config(True)  # real clock for user apps, as the CLI (see harness.cli._scenarios)
+        config = _config(self.config.getoption("disconnect_real_clock"))
         with warnings.catch_warnings():
             # Old Starlette leaves its memory streams and body generators to the garbage collector
             # when a client leaves: that is the behaviour under test, reported as the outcome, not
@@ -203,7 +203,7 @@ def disconnect_run() -> Callable[..., Any]:
         profile: str = "uvicorn",
         backend: str = "asyncio",
         seed: int = defaults.SEED,
-        real_clock: bool = True,
+        real_clock: bool = False,
     ) -> Any:
         spec = AppSpec(f"<object at {id(app):#x}>", path=path, method=method, body=body, instance=app)
         scenario = Scenario("app[fixture]", "disconnect_run", "disconnect_run fixture", "app", "app", receive, app=spec)

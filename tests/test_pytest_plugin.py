@@ -97,7 +97,9 @@ def test_the_fixture_drives_an_app_object(disconnect_run) -> None:
     ok = disconnect_run(create_app(), "request", path="/items")
     assert ok.outcome == "ok" and ok.response == "complete"
     left = disconnect_run(create_app(), "request,disconnect", path="/items", backend="trio", profile="hypercorn")
-    assert left.outcome in ("ok", "exception", "no_response_returned") and left.scenario == "app[fixture]"
+    # The tests' environment has a Starlette after the 0.38.3 fix: a client that leaves early still
+    # gets its whole response through the five BaseHTTPMiddleware layers (the gate tests show the old eras).
+    assert (left.outcome, left.response, left.scenario) == ("ok", "complete", "app[fixture]"), left.detail
     assert [la["kind"] for la in left.layers] == [], "a user's app is not traced layer by layer"
 
 

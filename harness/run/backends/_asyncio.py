@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from harness.run.backends._base import GRACE_S, AppResult, Backend, Bounded
-from harness.run.backends._realwork import POLL_S, settled_busy_threads
+from harness.run.backends._realwork import POLL_S, busy_threads
 
 
 class _VirtualClock:
@@ -24,8 +24,8 @@ class _JumpingSelector(selectors.BaseSelector):
 
     asyncio's loop asks the selector to wait exactly until the next timer; answering "nothing
     happened" after moving the clock to that timer makes the loop fire it straight away. Real I/O
-    is still polled, and while a thread works or the app has descriptors of its own, real time
-    passes instead and the clock holds still (``_realwork``).
+    is still polled, and while a thread works or the app has descriptors of its own, the loop
+    waits for real and the clock follows real time (``_realwork``).
     """
 
     def __init__(self, clock: _VirtualClock) -> None:
@@ -33,8 +33,10 @@ class _JumpingSelector(selectors.BaseSelector):
         self._clock = clock
         #: (monotonic deadline, callback): the real-time backstop, checked on every loop iteration.
         self.watchdog: tuple[float, Callable[[], None]] | None = None
-        #: The loop's own descriptors (its self-pipe), which never hold the clock.
+        #: The loop's own descriptors (its self-pipe), which are never real work.
         self.own_fds: set[int] = set()
+        #: (monotonic, virtual) when real work began: the clock then moves with the real one.
+        self._real_since: tuple[float, float] | None = None
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._inner.register(fileobj, events, data)
@@ -50,12 +52,18 @@ class _JumpingSelector(selectors.BaseSelector):
             callback, self.watchdog = self.watchdog[1], None
             callback()
             return []
+        real = self._real_work()  # before polling: a thread that finished since has already written
         ready = self._inner.select(0)
         if ready or (timeout is not None and timeout <= 0):
             return ready
-        if self._real_work():
-            # A thread works or the app waits on real I/O: let real time pass, clock held still.
-            return self._inner.select(POLL_S if timeout is None else min(timeout, POLL_S))
+        if real:
+            # A thread works or the app waits on real I/O: the clock runs at real speed meanwhile.
+            if self._real_since is None:
+                self._real_since = (time.monotonic(), self._clock.now)
+            ready = self._inner.select(POLL_S if timeout is None else min(timeout, POLL_S))
+            self._clock.now = self._real_since[1] + time.monotonic() - self._real_since[0]
+            return ready
+        self._real_since = None
         if timeout is None:
             return ready
         self._clock.now += timeout
@@ -66,7 +74,7 @@ class _JumpingSelector(selectors.BaseSelector):
         is real waiting (``_realwork``). The loop's own self-pipe does not count."""
         if any(key.fd not in self.own_fds for key in self._inner.get_map().values()):
             return True
-        return settled_busy_threads(self._inner.select) > 0
+        return busy_threads() > 0
 
     def close(self) -> None:
         self._inner.close()

@@ -15,8 +15,9 @@ primitives the driver, the endpoints and the real-server recorder need, natively
 
 Virtual time jumps only when every task is blocked on time alone, so the order of events is the one
 a real clock would give; what changes is that idle waiting is free. While a worker thread runs (sync
-endpoints, ``run_in_threadpool``) or a task waits on real I/O, the clock holds and real time passes
-(``_realwork``), so user apps run on virtual time too; ``virtual_time=False`` is the real clock.
+endpoints, ``run_in_threadpool``, a thread of the app's own) or a task waits on real I/O, the clock
+follows real time (``_realwork``), so user apps run on virtual time too; ``virtual_time=False`` is
+the real clock.
 """
 
 from __future__ import annotations

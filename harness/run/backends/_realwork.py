@@ -1,52 +1,63 @@
-"""Whether the process is waiting on something real, so a virtual clock must hold still.
+"""Whether the process is waiting on something real, so a virtual clock must follow real time.
 
 Virtual time makes idle waiting free: when every task is blocked, the clock jumps to the next timer.
 That is only honest while the tasks wait on time alone. A task may instead wait for a worker thread
-(a sync endpoint, ``run_in_threadpool``, ``anyio.to_thread``) or for real I/O (a socket, a
-subprocess pipe): jumping then would fire timeouts that a real clock would not reach. Both loops ask
-``real_work()`` before they jump and, while it is true, let real time pass instead (polling briefly,
-woken early when the thread or the I/O hands its result back).
+(a sync endpoint, ``run_in_threadpool``, ``anyio.to_thread``), for a thread of the app's own (a
+client library's I/O thread, a metrics flusher) or for real I/O (a socket, a subprocess pipe).
+Jumping then would fire timeouts that a real clock would not reach; freezing the clock instead
+would starve every timer beside the real work. So both loops ask ``busy_threads()`` (and look for
+descriptors of the app's own) before they jump, and while there is real work the virtual clock
+runs at the speed of the real one: a timer fires at its real time, neither early nor never.
 
-A thread counts as working unless it sits in the standard library's (or trio's thread cache's)
-wait for new work: an idle worker of a pool is not a reason to hold the clock.
+A thread counts as idle only when it is a pool worker waiting for its next job with no job queued
+for it (the standard library's ``queue.Queue.get``, ``concurrent.futures``' worker, trio's thread
+cache); every other thread, in a selector, a lock, a sleep or running code, is real work. That is
+conservative: an app with a thread of its own runs at real speed, which is slow but never wrong.
+
+The order of the checks matters. A worker hands its result back (asyncio's self-pipe, trio's entry
+queue) *before* it goes back to waiting, so a loop that first finds every thread idle and only then
+looks for ready events never misses a result that finished in between.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
-
-#: Where an idle pool thread waits for its next job (the innermost Python frame's file).
-_IDLE_WAITS = (
-    "/threading.py",
-    "/queue.py",
-    "/concurrent/futures/thread.py",
-    "/selectors.py",
-    "/trio/_core/_thread_cache.py",
-)
+from types import FrameType
 
 #: Real seconds a loop waits per poll while real work goes on (a finished thread wakes it sooner).
 POLL_S = 0.005
 
 
-def settled_busy_threads(wait: Callable[[float], object]) -> int:
-    """``busy_threads()``, asked twice when other threads exist: work just handed to a pool is
-    still in its queue for a moment (the worker looks idle), so ``wait(POLL_S)`` lets it start."""
-    busy = busy_threads()
-    if busy or threading.active_count() <= 1:
-        return busy
-    wait(POLL_S)
-    return busy_threads()
-
-
 def busy_threads() -> int:
-    """Threads other than this one that are running code rather than waiting for work."""
+    """Threads other than this one that are doing, or have been handed, real work."""
     me = threading.get_ident()
-    count = 0
-    for ident, frame in sys._current_frames().items():
-        if ident == me:
-            continue
-        if not frame.f_code.co_filename.replace("\\", "/").endswith(_IDLE_WAITS):
-            count += 1
-    return count
+    return sum(1 for ident, frame in sys._current_frames().items() if ident != me and not _waits_for_work(frame))
+
+
+def _file(frame: FrameType) -> str:
+    return frame.f_code.co_filename.replace("\\", "/")
+
+
+def _waits_for_work(innermost: FrameType) -> bool:
+    """Whether this thread is a pool worker blocked on an empty job queue.
+
+    Each pool is recognised by the frame that waits and what it holds: the job it took is bound
+    there as soon as the wait returns (``item``, ``work_item``, ``_job``), so a worker that has a
+    job but not yet a frame of its own is busy, never idle for an instant.
+    """
+    frame: FrameType | None = innermost
+    while frame is not None and _file(frame).endswith("/threading.py"):  # Condition.wait, Lock
+        frame = frame.f_back
+    if frame is None:
+        return False
+    file, name, local = _file(frame), frame.f_code.co_name, frame.f_locals
+    if file.endswith("/queue.py") and name == "get":  # anyio's workers, and anyone's queue consumer
+        queue = local.get("self")
+        return "item" not in local and len(getattr(queue, "queue", (None,))) == 0
+    if file.endswith("/concurrent/futures/thread.py") and name == "_worker":  # run_in_executor
+        jobs = local.get("work_queue")
+        return "work_item" not in local and jobs is not None and bool(jobs.empty())
+    if file.endswith("/trio/_core/_thread_cache.py") and name == "_work":  # trio.to_thread
+        return getattr(local.get("self"), "_job", True) is None
+    return False

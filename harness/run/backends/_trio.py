@@ -1,5 +1,5 @@
-"""trio behind the backend interface: trio's own MockClock for virtual time (held while a thread
-works), a seeded scheduler."""
+"""trio behind the backend interface: trio's own MockClock for virtual time (at real speed while a
+thread or the app's I/O works), a seeded scheduler."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from harness.run.backends._base import AppResult, Backend, Bounded, Event, only_cancellations
-from harness.run.backends._realwork import POLL_S, settled_busy_threads
+from harness.run.backends._realwork import POLL_S, busy_threads
 
 
 def seed_trio_scheduler(seed: int) -> None:
@@ -22,34 +22,61 @@ def seed_trio_scheduler(seed: int) -> None:
     _run._r.seed(seed)
 
 
-def _held_clock() -> Any:
-    """trio's MockClock (jumping when every task is blocked), except that it does not jump while real
-    work goes on (``_realwork``): idle rounds then wait ``POLL_S`` of real time, woken early when a
-    thread hands its result back. MockClock cannot be subclassed, so its instance's autojump hook
-    (what the run loop calls once all tasks are blocked) is wrapped."""
+class _HeldClock:
+    """trio's MockClock, jumping when every task is blocked, except while there is real work
+    (``_realwork``: a busy thread, or a task waiting on a descriptor of the app's own): then it runs
+    at rate 1, so timers fire at their real time, and the run loop asks again every ``POLL_S``.
+
+    MockClock cannot be subclassed, so the instance's autojump hook (what the run loop calls once
+    every task is blocked) is wrapped. ``note_own_io()`` is called at the start of the run's main
+    task: the descriptors waited on then are trio's own (its entry queue's wakeup socket).
+    """
+
+    def __init__(self) -> None:
+        import trio.testing
+
+        self.clock = trio.testing.MockClock(autojump_threshold=0)
+        self._jump = self.clock._autojump
+        self._own_io: int | None = None
+        self._real = False
+        self.clock._autojump = self._autojump
+
+    async def note_own_io(self) -> None:
+        import trio.lowlevel
+
+        for _ in range(3):  # let the system tasks reach their waits (trio shuffles each batch)
+            await trio.lowlevel.checkpoint()
+        self._own_io = _waiting_io()
+
+    def _autojump(self) -> None:
+        waiting = _waiting_io()
+        own = waiting if self._own_io is None else self._own_io
+        real = waiting > own or busy_threads() > 0  # threads first: a finished one has handed back
+        if _handed_back():
+            return  # a thread's result waits in the entry queue: the loop runs it next round
+        if real != self._real:
+            self._real = real
+            self.clock.rate = 1.0 if real else 0.0
+            self.clock.autojump_threshold = POLL_S if real else 0
+        if not real:
+            self._jump()
+
+
+def _waiting_io() -> int:
     import trio.lowlevel
-    import trio.testing
 
-    clock = trio.testing.MockClock(autojump_threshold=0)
-    jump = clock._autojump
-    holding = False
-    own_io: int | None = None
+    io = trio.lowlevel.current_statistics().io_statistics
+    return int(getattr(io, "tasks_waiting_read", 0)) + int(getattr(io, "tasks_waiting_write", 0))
 
-    def autojump() -> None:
-        nonlocal holding, own_io
-        io = trio.lowlevel.current_statistics().io_statistics
-        waiting_io = getattr(io, "tasks_waiting_read", 0) + getattr(io, "tasks_waiting_write", 0)
-        # trio's own entry queue waits on its wakeup socket: the fewest waiters ever seen are trio's.
-        own_io = waiting_io if own_io is None else min(own_io, waiting_io)
-        hold = waiting_io > own_io or settled_busy_threads(time.sleep) > 0
-        if hold != holding:
-            holding = hold
-            clock.autojump_threshold = POLL_S if hold else 0
-        if not hold:
-            jump()
 
-    clock._autojump = autojump
-    return clock
+def _handed_back() -> bool:
+    """Whether a thread has queued a callback for the loop (``run_sync_soon``), which the run loop
+    will run on its next round: jumping now would fire a timeout before the result it races."""
+    from trio._core import _run
+
+    runner = getattr(_run.GLOBAL_RUN_CONTEXT, "runner", None)
+    entry = getattr(runner, "entry_queue", None)
+    return bool(getattr(entry, "queue", None) or getattr(entry, "idempotent_queue", None))
 
 
 class TrioBackend(Backend):
@@ -62,8 +89,16 @@ class TrioBackend(Backend):
         import trio
         import trio.testing
 
-        clock = _held_clock() if virtual_time else None
-        trio.run(main, clock=clock)
+        if not virtual_time:
+            trio.run(main)
+            return
+        held = _HeldClock()
+
+        async def noting_own_io() -> None:
+            await held.note_own_io()
+            await main()
+
+        trio.run(noting_own_io, clock=held.clock)
 
     def seed(self, seed: int) -> None:
         seed_trio_scheduler(seed)
