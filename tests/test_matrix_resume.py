@@ -99,3 +99,21 @@ def test_a_crashed_cell_fails_the_matrix_after_the_report_and_is_retried_next_ti
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert "results are current" not in again.stdout + again.stderr, "a crashed cell is tried again"
     assert again.returncode != 0
+
+
+def test_one_cells_session_is_judged_by_that_cell_and_the_report_alone_by_all(tmp_path):
+    import re
+
+    results = str(tmp_path / "results")
+    base = nox_command(tmp_path)[: nox_command(tmp_path).index("-s")]
+    selection = ["--versions", "0.37.2", "1.10.0", "--scenario", "pr1634-seed", "--results", results]
+    crashing = tmp_path / "matrix.toml"
+    crashing.write_text(re.sub(r"(?m)^cell_timeout = \S+", "cell_timeout = 0.01", (ROOT / "matrix.toml").read_text()))
+    run = lambda *a: subprocess.run([*base, *a], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)  # noqa: E731
+
+    crashed = run("-s", "matrix(starlette='1.10.0')", "--", *selection, "--matrix", str(crashing))
+    assert crashed.returncode != 0 and "1.10.0: crashed" in crashed.stdout + crashed.stderr
+    other = run("-s", "matrix(starlette='0.37.2')", "--", *selection)
+    assert other.returncode == 0, "0.37.2 ran well; 1.10.0's old crash is not its verdict\n" + other.stderr[-2000:]
+    alone = run("-s", "report", "--", *selection)
+    assert alone.returncode != 0 and "1 cell(s) failed: 1.10.0: crashed" in alone.stdout + alone.stderr

@@ -219,3 +219,49 @@ def test_merging_shards_keeps_every_cell_with_its_status_and_refuses_a_file_give
     report_from_files([store.results_path(done.id)], tmp_path / "one")  # the sibling status is read too
     with pytest.raises(HarnessError, match="is given twice"):
         report_from_files([store.results_path(done.id), store.results_path(done.id)], tmp_path / "twice")
+
+
+def test_fastapi_and_app_cells_merge_apart_and_their_repros_name_the_app_and_the_fastapi_release(tmp_path):
+    import dataclasses
+    import shlex
+
+    from harness.results import report_from_files
+
+    store = Store(tmp_path)
+    params = {"app": "svc:app", "path": "/items", "method": "POST", "app_dir": "/srv/svc", "body": "@/srv/b.json"}
+    # Two FastAPI releases that resolve to one Starlette, and an app cell with its own requirements.
+    cells = [
+        dataclasses.replace(make_cell("0.32.0.post1"), fastapi="0.108.0"),
+        dataclasses.replace(make_cell("0.32.0.post1"), fastapi="0.109.0"),
+        dataclasses.replace(make_cell("0.32.0.post1"), fastapi="0.109.0", inputs_hash="abcdef123456"),
+    ]
+    for n, cell in enumerate(cells):
+        line = {
+            **rec("0.32.0.post1", "app[disconnect-now]", "no_response_returned", "trio", 7),
+            "fastapi": cell.fastapi,
+            "params": {**params, "receive": "request,disconnect"},
+            "schema": 1,
+            "repeat": n,
+            "python": "3.11",
+            "anyio": "4.4.0",
+            "trio": "0.26.0",
+        }
+        write_atomic(store.results_path(cell.id), [json.dumps(line)])
+        store.record(cell, DONE, runs=1, selection_hash="s1")
+    report_from_files(sorted((tmp_path / "cells").iterdir()), tmp_path / "merged")
+    data = json.loads((tmp_path / "merged" / "report.json").read_text())
+    assert sorted(c["id"] for c in data["cells"]) == [
+        "fastapi-0.108.0",
+        "fastapi-0.109.0",
+        "fastapi-0.109.0-app-abcdef",
+    ], "one Starlette, three cells: none is folded into another"
+    assert {tuple(c["requirements"][:2]) for c in data["cells"]} >= {("fastapi==0.108.0", "starlette==0.32.0.post1")}
+    (row,) = data["rows"]
+    command = shlex.split(row["repro"].format(version="fastapi-0.108.0", seed=" --seed 7"))
+    assert command[:3] == ["nox", "-s", "matrix(starlette='fastapi-0.108.0')"]
+    options = dict(zip(command[4::2], command[5::2], strict=True))
+    assert options["--fastapi"] == ">=0.108.0,<=0.109.0", "the matrix must know the FastAPI cells"
+    assert (options["--app"], options["--app-dir"], options["--path"]) == ("svc:app", "/srv/svc", "/items")
+    assert (options["--method"], options["--body"], options["--seed"]) == ("POST", "@/srv/b.json", "7")
+    pip = shlex.split(row["pip_repro"].format(seed=""))
+    assert pip[pip.index("--app") + 1] == "svc:app" and pip[pip.index("--body") + 1] == "@/srv/b.json"

@@ -68,6 +68,8 @@ class MatrixRun:
     _pool: ThreadPoolExecutor | None = None
     _futures: dict[str, Future[str]] = field(default_factory=dict)
     _running: set[str] = field(default_factory=set)
+    #: Cells whose session ran in this invocation (of nox): the ones the report session judges.
+    touched: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _started: float = field(default_factory=time.perf_counter)
 
@@ -148,6 +150,7 @@ class MatrixRun:
     def cell_session(self, session: nox.Session, cell: Cell | None) -> None:
         if self.error is not None or cell is None:
             session.error(self.error or "no cell")
+        self.touched.add(cell.id)
         assert self.selection is not None
         assert self.config is not None
         if not self.options.fresh and self.store.is_fresh(cell, self.selection.hash):
@@ -257,12 +260,13 @@ def cell_infos(cells: list[Cell], store: Store) -> list[CellInfo]:
                 anyio=env.get("anyio"),
                 trio=env.get("trio"),
                 resolution=cell.resolution,
-                requirements=exact_requirements(cell.starlette, env.get("anyio"), env.get("trio"))
+                requirements=exact_requirements(cell.starlette, env.get("anyio"), env.get("trio"), cell.fastapi)
                 if env
                 else list(cell.requirements),
                 exclude_newer=cell.exclude_newer,
                 runs=st.runs,
                 elapsed_s=st.elapsed_s,
+                fastapi=cell.fastapi,
             )
         )
     return infos
@@ -273,7 +277,14 @@ def write_report(run: MatrixRun) -> list[Path]:
 
     infos = cell_infos(run.cells, run.store)
     records = {c.id: list(run.store.records(c.id)) for c in infos if c.status == DONE}
-    return build(infos, records).write(run.store.root)
+    return build(infos, records, matrix_args(run.options)).write(run.store.root)
+
+
+def matrix_args(o: argparse.Namespace) -> list[str]:
+    """What a repro's ``nox -s matrix`` needs to have this run's cells: the FastAPI releases and
+    the app's requirements (the app's own options come from each record)."""
+    fastapi = [a for spec in getattr(o, "fastapi", None) or () for a in ("--fastapi", spec)]
+    return [*fastapi, *appenv.options_args(o)]
 
 
 def report_session(run: MatrixRun, session: nox.Session) -> None:
@@ -284,7 +295,10 @@ def report_session(run: MatrixRun, session: nox.Session) -> None:
         session.log(run.summary_line(statuses))
     paths = write_report(run)
     session.log("report: " + ", ".join(str(p) for p in paths))
-    final = cell_statuses(run.cells, run.store)
+    # Judge the cells this invocation ran (one cell's session judges that cell, not another's old
+    # failure); the report session alone judges every cell of the selection.
+    judged = [c for c in run.cells if c.id in run.touched] or run.cells
+    final = cell_statuses(judged, run.store)
     skipped = [f"{cid} ({reason})" for cid, (status, reason) in final.items() if status == SKIPPED]
     if skipped:
         session.warn(f"{len(skipped)} cell(s) skipped: {'; '.join(skipped)}")

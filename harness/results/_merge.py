@@ -19,12 +19,24 @@ from harness.results._report import CellInfo, build, exact_requirements, merge_r
 _ENV = ("python", "anyio", "trio")
 
 
+def _status_of(path: Path) -> Path:
+    return path.with_name(path.name.removesuffix(".jsonl") + ".status.json")
+
+
+def _named_cell(path: Path) -> str | None:
+    """The cell id a records file's sibling status file gives (``cells/<id>.status.json``)."""
+    try:
+        return str(json.loads(_status_of(path).read_text(encoding="utf-8"))["cell"]["id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def load_files(paths: Sequence[Path]) -> dict[str, list[dict[str, Any]]]:
     by_cell: dict[str, list[dict[str, Any]]] = {}
     env_of: dict[str, tuple[tuple[Any, ...], Path]] = {}
     seen: dict[tuple[Any, ...], Path] = {}
     for path in paths:
-        for cell_id, records in merge_records([read_records(path)]).items():
+        for cell_id, records in merge_records([read_records(path)], _named_cell(path)).items():
             for r in records:
                 env = tuple(r.get(k) for k in _ENV)
                 known = env_of.setdefault(cell_id, (env, path))
@@ -58,7 +70,7 @@ def report_from_files(paths: Sequence[Path], out: Path) -> list[Path]:
     status_paths = [p for p in paths if p.name.endswith(".status.json")]
     record_paths = [p for p in paths if not p.name.endswith(".status.json")]
     for p in record_paths:
-        sibling = p.with_name(p.name.removesuffix(".jsonl") + ".status.json")
+        sibling = _status_of(p)
         if sibling.exists() and sibling.resolve() not in seen_paths:
             status_paths.append(sibling)
     by_cell = load_files(record_paths)
@@ -75,9 +87,12 @@ def report_from_files(paths: Sequence[Path], out: Path) -> list[Path]:
                 anyio=first.get("anyio"),
                 trio=first.get("trio"),
                 resolution=first.get("resolution") or "pinned",
-                requirements=exact_requirements(first["starlette"], first.get("anyio"), first.get("trio")),
+                requirements=exact_requirements(
+                    first["starlette"], first.get("anyio"), first.get("trio"), first.get("fastapi")
+                ),
                 runs=len(records),
                 elapsed_s=round(sum(r.get("elapsed_s", 0.0) for r in records), 3),
+                fastapi=first.get("fastapi"),
             )
         )
     cells += [info for cell_id, info in statuses.items() if cell_id not in by_cell and info.status != "done"]
@@ -100,6 +115,7 @@ def _status_cell(path: Path) -> tuple[str, CellInfo]:
             resolution=str(cell.get("resolution") or "pinned"),
             requirements=list(cell.get("requirements") or []),
             elapsed_s=float(data.get("elapsed_s") or 0.0),
+            fastapi=cell.get("fastapi"),
         )
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
         raise HarnessError(

@@ -55,14 +55,17 @@ class CellInfo:
     exclude_newer: str | None = None
     runs: int = 0
     elapsed_s: float = 0.0
+    #: The FastAPI release of a FastAPI cell (its Starlette is ``starlette``).
+    fastapi: str | None = None
 
 
 RowKey = tuple[str, str, str]
 
 
-def exact_requirements(starlette: str, anyio: str | None, trio: str | None) -> list[str]:
+def exact_requirements(starlette: str, anyio: str | None, trio: str | None, fastapi: str | None = None) -> list[str]:
     """The pins a repro needs: exactly what ran (not the matrix's ranges)."""
-    reqs = [f"starlette=={starlette}"]
+    reqs = [f"fastapi=={fastapi}"] if fastapi else []
+    reqs += [f"starlette=={starlette}"]
     reqs += [f"anyio=={anyio}"] if anyio else []
     reqs += [f"trio=={trio}"] if trio else []
     return [*reqs, "packaging", "rich"]
@@ -80,6 +83,8 @@ class Row:
     detail: dict[str, str] = field(default_factory=dict)
     #: cell id -> expectation name -> [runs where it was not met, runs]
     expectations: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    #: A user app's options (target, path, method, body), from the row's first record, for repros.
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def label(counts: Counter[str]) -> str:
@@ -95,6 +100,9 @@ def outcome_set(counts: Counter[str]) -> tuple[str, ...]:
 class Report:
     cells: list[CellInfo]
     rows: dict[RowKey, Row]
+    #: What a ``nox -s matrix`` needs besides the row to know its cells (``--fastapi``, the app's
+    #: requirements), so every repro line is complete.
+    matrix_args: tuple[str, ...] = ()
     generated: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
 
     def __post_init__(self) -> None:
@@ -153,10 +161,11 @@ class Report:
         quiet = {"ok", "not_applicable"}
         return [r for r in self.rows.values() if any(set(c) - quiet for c in r.cells.values())]
 
-    @staticmethod
-    def _template(row: Row) -> str:
+    def _template(self, row: Row) -> str:
         """The repro command of any release of ``row``: fill in ``{version}`` and ``{seed}``."""
-        return nox_command_template(row.scenario, row.backend, row.profile)
+        return nox_command_template(
+            row.scenario, row.backend, row.profile, params=row.params, matrix_args=self.matrix_args
+        )
 
     def _seed(self, row: Row, cell_id: str) -> str:
         return seed_suffix(row.first_bad.get(cell_id, ("", None))[1])
@@ -186,7 +195,7 @@ class Report:
                         {"before": a, "after": b, "was": x, "now": y} for a, b, x, y in self.transitions(r)
                     ],
                     "repro": self._template(r),
-                    "pip_repro": run_command_template(r.scenario, r.backend, r.profile),
+                    "pip_repro": run_command_template(r.scenario, r.backend, r.profile, params=r.params),
                     "expectations": {
                         name: [{"from": a, "to": b, "state": st} for a, b, st in spans]
                         for name, spans in self.expectation_ranges(r).items()
@@ -408,8 +417,13 @@ def agreement_html(agreement: dict[str, Any] | None) -> str:
 <h3>Profile probes</h3><table class="t"><tr><th>server</th><th>profile</th><th>result</th></tr>{probes}</table>"""
 
 
-def build(cells: Sequence[CellInfo], records_by_cell: Mapping[str, Iterable[dict[str, Any]]]) -> Report:
-    """Fold records into rows; a cell that did not run marks every row it would have had."""
+def build(
+    cells: Sequence[CellInfo],
+    records_by_cell: Mapping[str, Iterable[dict[str, Any]]],
+    matrix_args: Sequence[str] | None = None,
+) -> Report:
+    """Fold records into rows; a cell that did not run marks every row it would have had.
+    ``matrix_args`` default to what the cells themselves say (``--fastapi`` over their releases)."""
     ordered = sorted(cells, key=_cell_order)
     rows: dict[RowKey, Row] = {}
     for cell in ordered:
@@ -418,6 +432,7 @@ def build(cells: Sequence[CellInfo], records_by_cell: Mapping[str, Iterable[dict
             row = rows.get(key)
             if row is None:
                 row = rows[key] = Row(*key)
+                row.params = {k: v for k, v in (rec.get("params") or {}).items() if k in _APP_KEYS}
             row.cells.setdefault(cell.id, Counter())[rec["outcome"]] += 1
             for e in rec.get("expectations") or ():
                 tally = row.expectations.setdefault(cell.id, {}).setdefault(e["name"], [0, 0])
@@ -430,7 +445,24 @@ def build(cells: Sequence[CellInfo], records_by_cell: Mapping[str, Iterable[dict
         if cell.status in CELL_LABELS:
             for row in rows.values():
                 row.cells[cell.id] = Counter({cell.status: 1})
-    return Report(list(ordered), dict(sorted(rows.items(), key=lambda kv: _row_order(kv[0]))))
+    if matrix_args is None:
+        matrix_args = fastapi_args([c.fastapi for c in ordered if c.fastapi])
+    rows = dict(sorted(rows.items(), key=lambda kv: _row_order(kv[0])))
+    return Report(list(ordered), rows, matrix_args=tuple(matrix_args))
+
+
+#: The ``params`` of a user app's record that its repro lines need.
+_APP_KEYS = ("app", "path", "method", "app_dir", "body")
+
+
+def fastapi_args(releases: Sequence[str]) -> list[str]:
+    """``--fastapi`` covering these FastAPI releases (a matrix of FastAPI cells needs it to have
+    them), or nothing for a Starlette matrix."""
+    if not releases:
+        return []
+    ordered = sorted(set(releases), key=Version)
+    spec = f"=={ordered[0]}" if len(ordered) == 1 else f">={ordered[0]},<={ordered[-1]}"
+    return ["--fastapi", spec]
 
 
 def _span(first: str, last: str) -> str:
@@ -449,12 +481,22 @@ def _row_order(key: RowKey) -> tuple[Any, ...]:
     return (key[0].split("[", 1)[0], key[0], key[1], key[2])
 
 
-def merge_records(groups: Iterable[Iterable[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    """Records grouped by the cell they came from (starlette version and resolution)."""
+def merge_records(
+    groups: Iterable[Iterable[dict[str, Any]]], cell_id: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Records grouped by the cell they came from: ``cell_id`` when the caller knows it (a cell's
+    status file names it), else what the record says (``derived_cell_id``)."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for group in groups:
         for rec in group:
-            resolution = rec.get("resolution") or "pinned"
-            cid = rec["starlette"] if resolution == "pinned" else f"{rec['starlette']}-{resolution}"
-            out[cid].append(rec)
+            out[cell_id or derived_cell_id(rec)].append(rec)
     return out
+
+
+def derived_cell_id(rec: dict[str, Any]) -> str:
+    """The matrix's cell id from a record: the FastAPI release for a FastAPI cell, else the
+    Starlette release, and the resolution when not pinned. (A cell with an app's own requirements
+    also carries a digest of them, which only its status file knows.)"""
+    resolution = rec.get("resolution") or "pinned"
+    base = f"fastapi-{rec['fastapi']}" if rec.get("fastapi") else str(rec["starlette"])
+    return base if resolution == "pinned" else f"{base}-{resolution}"

@@ -27,18 +27,25 @@ def run_args(
 ) -> list[str]:
     """``harness run`` arguments that select exactly one row (and, on trio, one seed); a user app's
     target, path and method come along from the record's ``params``."""
-    args = ["--scenario", scenario, "--backend", backend, "--profile", profile]
-    if params and "app" in params:
-        args += ["--app", str(params["app"]), "--path", str(params.get("path", "/"))]
-        args += ["--method", str(params.get("method", "GET"))]
-        if params.get("keep_middleware") is not None:
-            args += ["--keep-middleware", ",".join(str(i) for i in params["keep_middleware"])]
-        if params.get("app_dir"):
-            args += ["--app-dir", str(params["app_dir"])]
-        if params.get("body"):
-            args += ["--body", str(params["body"])]
+    args = ["--scenario", scenario, "--backend", backend, "--profile", profile, *app_args(params)]
+    if params and params.get("keep_middleware") is not None:
+        args += ["--keep-middleware", ",".join(str(i) for i in params["keep_middleware"])]
     if seed is not None:
         args += ["--seed", str(seed)]
+    return args
+
+
+def app_args(params: Mapping[str, Any] | None) -> list[str]:
+    """A user app's target, folder, path, method and body from a record's ``params``: options that
+    ``harness run``, the matrix, the gate and bisect all take."""
+    if not params or "app" not in params:
+        return []
+    args = ["--app", str(params["app"]), "--path", str(params.get("path", "/"))]
+    args += ["--method", str(params.get("method", "GET"))]
+    if params.get("app_dir"):
+        args += ["--app-dir", str(params["app_dir"])]
+    if params.get("body"):
+        args += ["--body", str(params["body"])]
     return args
 
 
@@ -61,17 +68,28 @@ def nox_command(version: str, args: Sequence[str]) -> str:
     return f"nox -s {nox_session(version)} -- {shlex.join(args)}"
 
 
-def nox_command_template(scenario: str, backend: str, profile: str, *, repeat: int = 1) -> str:
+def nox_command_template(
+    scenario: str,
+    backend: str,
+    profile: str,
+    *,
+    repeat: int = 1,
+    params: Mapping[str, Any] | None = None,
+    matrix_args: Sequence[str] = (),
+) -> str:
     """``nox_command`` for any release of one row: ``{version}`` and ``{seed}`` (empty, or ``
     --seed N``) are left to fill, so a report holds one template per row instead of one line per
-    cell."""
-    args = shlex.join([*run_args(scenario, backend, profile), "--repeat", str(repeat)])
-    return "nox -s \"matrix(starlette='{version}')\" -- " + _escape(args) + "{seed}"
+    cell. ``matrix_args`` are what the matrix needs to know the cell at all (``--fastapi SPEC``,
+    the app's ``--requirements``/``--with``/``--project``); a user app's own options come from
+    ``params``."""
+    args = [*matrix_args, *run_args(scenario, backend, profile), *app_args(params), "--repeat", str(repeat)]
+    return "nox -s \"matrix(starlette='{version}')\" -- " + _escape(shlex.join(args)) + "{seed}"
 
 
-def run_command_template(scenario: str, backend: str, profile: str) -> str:
+def run_command_template(scenario: str, backend: str, profile: str, *, params: Mapping[str, Any] | None = None) -> str:
     """``run_command`` for any release of one row, ``{seed}`` left to fill."""
-    return _escape(shlex.join(["python", "-m", "harness", "run", *run_args(scenario, backend, profile)])) + "{seed}"
+    args = run_args(scenario, backend, profile, params=params)
+    return _escape(shlex.join(["python", "-m", "harness", "run", *args])) + "{seed}"
 
 
 def _escape(text: str) -> str:
