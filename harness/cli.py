@@ -294,8 +294,8 @@ def _checked_run_options(args: argparse.Namespace) -> tuple[list[str], list[str]
         get_profile(p)
     if args.repeat < 1:
         raise UsageError(f"--repeat {args.repeat}: must be at least 1")
-    if args.settle < 0:
-        raise UsageError(f"--settle {args.settle}: must be 0 (off) or a number of runs")
+    if args.settle < 0 or args.settle == 1:
+        raise UsageError(f"--settle {args.settle}: must be 0 (off) or at least 2 (runs that must agree)")
     _check_bounds(args)
     if dist_version("starlette") is None:
         raise Unavailable(

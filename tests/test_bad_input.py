@@ -26,6 +26,7 @@ CASES = [
     (["run", "--repeat", "10000000000000000000"], "at most 100000 runs"),
     (["run", "--seed", "abc"], "argument --seed: invalid int value"),
     (["run", "--settle", "-1"], "--settle -1: must be 0 (off)"),
+    (["run", "--settle", "1"], "--settle 1: must be 0 (off) or at least 2"),
     (["run", "--backend", "curio"], "unknown backend 'curio'"),
     (["run", "--backend", "asyncio,curio"], "unknown backend 'curio'"),
     (["run", "--profile", "nginx"], "unknown profile 'nginx'"),

@@ -47,6 +47,14 @@ def test_predicted_rates_match_the_real_ones_of_a_fitted_cell():
         assert abs(fit.predicted(c).get("lost", 0) - c.real["lost"] / 100) < 0.02
 
 
+def test_a_rare_delay_the_runs_need_is_never_rounded_away():
+    # One run in 5,000 is only explained by delay 0 ("lost" at depth 4): its weight is ~0.0002.
+    real = {"depth4": {"ok": 4999, "lost": 1}, "depth5": {"ok": 5000}, "depth6": {"ok": 5000}}
+    fit = fit_weights([FitCell(n, real[n], by) for n, by in BY_DELAY.items()])
+    assert 0 < fit.weights[0] <= 0.002, fit.weights
+    assert fit.predicted(FitCell("depth4", real["depth4"], BY_DELAY["depth4"])).get("lost", 0) > 0
+
+
 def test_outcomes_no_delay_gives_and_requests_never_served_are_kept_out_and_counted():
     cells = [FitCell("c", {"ok": 5, "exception": 2, "not_applicable": 3}, ["ok", "ok"])]
     fit = fit_weights(cells)

@@ -48,6 +48,10 @@ class Fit:
         return out
 
 
+#: A fitted weight at least this large is a delay some runs need (EM drives unneeded ones to ~0).
+_NEEDED = 1e-6
+
+
 def fit_weights(cells: Sequence[FitCell], *, iterations: int = 5000, tol: float = 1e-12) -> Fit:
     """Maximum-likelihood mixture weights over delays ``0..len(by_delay)-1``.
 
@@ -58,7 +62,9 @@ def fit_weights(cells: Sequence[FitCell], *, iterations: int = 5000, tol: float 
     width = min(len(c.by_delay) for c in cells)
     evidence, unexplained, runs = _evidence(cells, width)
     weights, log_likelihood = _em(evidence, width, iterations, tol)
-    rounded = [round(x, 3) for x in weights]
+    # Three decimals, but a delay the runs need keeps at least 0.001: rounding a rare class to 0
+    # would make the profile unable to produce outcomes that were seen.
+    rounded = [max(round(x, 3), 0.001) if x >= _NEEDED else 0.0 for x in weights]
     while len(rounded) > 1 and rounded[-1] == 0:
         rounded.pop()
     scale = sum(rounded) or 1.0
