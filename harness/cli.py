@@ -168,14 +168,15 @@ def _shrink(args: argparse.Namespace) -> int:
 
 
 def _failing_cells(records: Sequence[Any]) -> dict[tuple[str, str, str], str]:
-    """Each cell that is not ok, with the outcome to keep while shrinking (the bug under study first)."""
-    from harness.run import OUTCOMES
+    """Each cell that is not ok, with the failure to keep while shrinking (``failure_of``; the bug
+    under study, ``no_response_returned``, before lesser outcomes)."""
+    from harness.run import OUTCOMES, failure_of
 
-    bad: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    bad: dict[tuple[str, str, str], set[tuple[int, str]]] = defaultdict(set)
     for r in records:
         if r.outcome not in ("ok", "not_applicable"):
-            bad[(r.scenario, r.backend, r.profile)].add(r.outcome)
-    return {k: min(v, key=OUTCOMES.index) for k, v in bad.items()}
+            bad[(r.scenario, r.backend, r.profile)].add((OUTCOMES.index(r.outcome), failure_of(r)))
+    return {k: min(v)[1] for k, v in bad.items()}
 
 
 def _print_shrunk(found: Any, entries: Sequence[Any], describe: Any) -> None:

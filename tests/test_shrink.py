@@ -70,7 +70,7 @@ def test_shrink_names_the_one_entry_that_fails_and_replays_it(tmp_path: Path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "4 middleware entries" in out.stdout and "#2 Tripwire" in out.stdout
-    assert "exception with 1 of 4 entries" in out.stdout, out.stdout
+    assert "exception: RuntimeError with 1 of 4 entries" in out.stdout, out.stdout
     assert "minimal: #2 Tripwire" in out.stdout and "not needed for it: #0, #1, #3" in out.stdout
     import shlex
 
@@ -84,3 +84,35 @@ def test_an_app_without_a_middleware_list_is_one_line(tmp_path: Path):
     out = run_harness("shrink", "--app", "raw:app", "--app-dir", str(tmp_path), cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "has no middleware list (user_middleware)" in out.stderr
+
+
+GUARD = '''
+class Guard:
+    """Turns the tripwire's RuntimeError into a ValueError: without it the failure is another one."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await self.app(scope, receive, send)
+        except RuntimeError as e:
+            raise ValueError(f"guard: {e}") from None
+
+'''
+GUARDED = APP.replace("app = Starlette(", GUARD + "\napp = Starlette(").replace(
+    "middleware=[Middleware(PassThrough), Middleware(PassThrough), Middleware(Tripwire), Middleware(PassThrough)]",
+    "middleware=[Middleware(PassThrough), Middleware(Guard), Middleware(PassThrough), Middleware(Tripwire)]",
+)
+
+
+def test_a_subset_that_fails_another_way_is_not_kept(tmp_path: Path):
+    # Dropping Guard still gives an `exception`, but a RuntimeError, not the ValueError under study.
+    (tmp_path / "guarded.py").write_text(GUARDED)
+    out = run_harness(
+        "shrink", "--app", "guarded:app", "--app-dir", str(tmp_path), "--scenario", "app[disconnect-before-body]",
+        "--backend", "asyncio", "--profile", "uvicorn", "--repeat", "1", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "exception: ValueError with 2 of 4 entries" in out.stdout, out.stdout
+    assert "minimal: #1 Guard, #3 Tripwire" in out.stdout, out.stdout

@@ -164,8 +164,17 @@ class UpgradeRunner:
         args = [a for a in self.selection.extra if a != "--real-clock"]
         cmd = [self.python_of(cell), "-m", "harness", "shrink", *args, *(["--real-clock"] if o.real_time else [])]
         cmd += ["--backend", ",".join(self.selection.backends), "--profile", ",".join(self.selection.profiles)]
+        cmd += [a for s in self.selection.scenarios for a in ("--scenario", s)]
+        cmd += ["--repeat", str(self.selection.repeats)]
         print(f"shrinking the app's middleware on {cell.label}:", flush=True)
-        subprocess.run(cmd, cwd=cellrun.ROOT, check=False, timeout=self.config.cell_timeout)
+        try:
+            subprocess.run(cmd, cwd=cellrun.ROOT, check=False, timeout=self.config.cell_timeout)
+        except subprocess.TimeoutExpired:
+            print(
+                f"shrinking did not finish within the cell timeout ({self.config.cell_timeout:g} s); "
+                "run python -m harness shrink yourself with fewer --scenario",
+                flush=True,
+            )
 
     def dev_cell(self, target: str) -> Cell:
         return dev_cell(self.config, self.releases, target)

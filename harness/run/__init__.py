@@ -41,7 +41,7 @@ from harness.run._outcome import (
 )
 from harness.run._receive import ScriptedReceive
 from harness.run._send import RecordingSend
-from harness.run._shrink import Shrunk, ddmin, shrink
+from harness.run._shrink import Shrunk, ddmin, failure_of, shrink
 from harness.run.backends import BACKENDS, Backend, Bounded, backend_available, get_backend
 
 __all__ = [
@@ -88,4 +88,5 @@ __all__ = [
     "run_one",
     "run_settled",
     "shrink",
+    "failure_of",
 ]

@@ -5,7 +5,9 @@ client script, a profile, a backend) the app is run with subsets of its ``user_m
 halves first, then complements, then finer pieces (Zeller's ddmin), keeping any subset on which the
 cell still fails, until no single entry can go without the failure going too. Each test runs the
 cell ``repeats`` times (a trio cell may fail only on some seeds) and counts as failing when any run
-has the target outcome; results are memoised, so every subset runs once.
+fails *the same way* (``failure_of``: the outcome class, and for an exception its type, so a subset
+that trades the bug under study for another error is not kept); results are memoised, so every
+subset runs once.
 """
 
 from __future__ import annotations
@@ -26,12 +28,21 @@ class Shrunk:
     scenario: str
     backend: str
     profile: str
+    #: ``failure_of`` the runs kept: ``no_response_returned``, ``exception: KeyError``, ...
     outcome: str
     full: int
     minimal: tuple[int, ...]
     tests: int
     #: A failing run on the minimal stack, for its receive/send trace and repro line.
     example: RunRecord | None
+
+
+def failure_of(record: RunRecord) -> str:
+    """How a run failed, as precisely as shrinking must preserve it: the outcome class, with the
+    exception's type for an ``exception`` (its detail starts ``Type: message``)."""
+    if record.outcome == "exception" and record.detail:
+        return f"exception: {record.detail.split(':', 1)[0].strip()}"
+    return record.outcome
 
 
 def ddmin(items: Sequence[int], fails: Callable[[tuple[int, ...]], bool]) -> tuple[int, ...]:
@@ -78,7 +89,7 @@ def shrink(
         if keep not in seen:
             variant = dataclasses.replace(scenario, app=dataclasses.replace(base, keep=keep))
             records = run_jobs(plan([variant], backends=[backend], profiles=[profile], repeats=repeats), config)
-            seen[keep] = next((r for r in records if r.outcome == outcome), None)
+            seen[keep] = next((r for r in records if failure_of(r) == outcome), None)
         return seen[keep] is not None
 
     everything = tuple(range(entries))
