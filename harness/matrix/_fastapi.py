@@ -28,7 +28,7 @@ from harness.matrix._config import MatrixConfig
 from harness.results import write_atomic
 
 FASTAPI_CACHE = defaults.CACHE_DIR / "fastapi-index.json"
-#: fastapi version | python | resolution -> the Starlette uv resolved it to (stable: each FastAPI
+#: "fastapi version|python" -> the newest Starlette uv resolved it to (stable: each FastAPI
 #: release pins its range; a new Starlette inside a range joins after ``rm`` of this file).
 RESOLVED_CACHE = defaults.CACHE_DIR / "fastapi-starlette.json"
 
@@ -99,13 +99,25 @@ def fastapi_cells(
         starlette = Version(resolved[str(version)])
         if starlette not in by_version:
             raise HarnessError(f"fastapi=={version} resolves to Starlette {starlette}, which the index does not list")
-        cell = make_cell(config, by_version[starlette], "pinned")
-        cells.append(
-            dataclasses.replace(
-                cell, fastapi=str(version), requirements=(f"fastapi=={version}", *cell.requirements), tags=("fastapi",)
-            )
-        )
+        cells.append(fastapi_cell(config, by_version[starlette], str(version), tags=("fastapi",)))
     return cells
+
+
+def fastapi_cell(
+    config: MatrixConfig,
+    starlette: index.Release,
+    fastapi: str,
+    *,
+    resolution: str = "pinned",
+    tags: tuple[str, ...] = (),
+) -> Cell:
+    """The cell of one FastAPI release: its Starlette's pins with ``fastapi==`` beside them (the
+    matrix and the gate's FastAPI sides build theirs here)."""
+    cell = make_cell(config, starlette, "pinned")
+    requirements = (f"fastapi=={fastapi}", *cell.requirements)
+    return dataclasses.replace(
+        cell, fastapi=fastapi, requirements=requirements, resolution=resolution, tags=tags or cell.tags
+    )
 
 
 def _resolved(versions: Sequence[Version], python: str) -> dict[str, str]:

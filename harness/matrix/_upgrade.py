@@ -28,7 +28,7 @@ from harness.matrix import _releases as index
 from harness.matrix._cells import Cell, dev_cell, is_dev_target, make_cell
 from harness.matrix._config import MatrixConfig, load
 from harness.matrix._envs import ensure_env
-from harness.matrix._fastapi import fastapi_releases, resolve_starlette
+from harness.matrix._fastapi import fastapi_cell, fastapi_releases, resolve_starlette
 from harness.results import DONE, Store, check_output, format_counts, nox_command, outcome_set
 from harness.scenario import load_catalogue, select
 
@@ -122,15 +122,9 @@ class UpgradeRunner:
         python = make_cell(self.config, self.releases[-1], "pinned").python
         lowest = self.options.resolution == "lowest"
         starlette = resolve_starlette(str(version), python, lowest=lowest, extra=self.app_requirements())
-        cell = make_cell(self.config, self.release(str(starlette), option), "pinned")
-        return self.with_app(
-            dataclasses.replace(
-                cell,
-                fastapi=str(version),
-                requirements=(f"fastapi=={version}", *cell.requirements),
-                resolution="pinned" if not lowest else "lowest",
-            )
-        )
+        release = self.release(str(starlette), option)
+        cell = fastapi_cell(self.config, release, str(version), resolution="lowest" if lowest else "pinned")
+        return self.with_app(cell)
 
     def fastapi_releases(self) -> list[index.Release]:
         if self._fastapi is None:

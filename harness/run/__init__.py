@@ -80,6 +80,7 @@ __all__ = [
     "ddmin",
     "drive",
     "environment",
+    "failure_of",
     "get_backend",
     "make_scope",
     "plan",
@@ -88,5 +89,4 @@ __all__ = [
     "run_one",
     "run_settled",
     "shrink",
-    "failure_of",
 ]
