@@ -97,3 +97,17 @@ def test_a_run_under_a_profile_with_a_delay_distribution_records_its_seed_and_th
     assert [r.seed for r in granian] == list(range(40, 46))
     assert [r.receive_delay for r in granian] == [get_profile("granian").for_run(r.seed).receive_delay for r in granian]
     assert all(r.seed is None and r.receive_delay is None for r in records if r.profile == "uvicorn")
+
+
+def test_a_drawn_delay_of_zero_is_recorded_as_zero_not_as_none(monkeypatch):
+    import dataclasses
+
+    from harness.run import plan, run_jobs
+    from harness.scenario import Scenario, get_profile
+    from harness.scenario import _profiles as profiles
+
+    half = dataclasses.replace(get_profile("granian"), name="half", receive_delay_weights=(0.5, 0.5))
+    monkeypatch.setitem(profiles.PROFILES, "half", half)
+    s = Scenario("adhoc", "test", "test", "base*2", "fast", "request,disconnect")
+    records = run_jobs(plan([s], backends=["asyncio"], profiles=["half"], repeats=20, seed=1))
+    assert sorted({r.receive_delay for r in records}) == [0, 1], [r.receive_delay for r in records]

@@ -326,3 +326,11 @@ def test_the_release_list_comes_from_the_json_simple_api_of_the_index_the_instal
     assert [(str(r.version), r.uploaded, r.requires_python) for r in found] == [
         ("1.10.0", "2026-10-24T15:03:00Z", ">=3.11")
     ], "the yanked release is left out; the first upload and Requires-Python come from the files"
+
+
+def test_as_released_on_an_index_without_upload_times_is_a_skipped_cell_not_a_crash():
+    config = load(ROOT / "matrix.toml")
+    undated = Release(Version("0.37.2"), "", False, None)
+    cell = make_cell(config, undated, "as-released")
+    assert "no upload time" in cell.skip_reason and "--resolution pinned" in cell.skip_reason
+    assert make_cell(config, undated, "pinned").skip_reason == ""

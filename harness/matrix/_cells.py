@@ -155,7 +155,15 @@ def make_cell(config: MatrixConfig, release: Release, resolution: str | None = N
         requirements.append("anyio[trio]")
     requirements.extend(pins["extra"])
     requirements.extend(HARNESS_REQUIREMENTS)
-    exclude_newer = _day_after(release.uploaded) if resolution == "as-released" else None
+    exclude_newer = None
+    if resolution == "as-released":
+        if release.uploaded:
+            exclude_newer = _day_after(release.uploaded)
+        else:  # a mirror without PEP 700's upload-time: "as released" has no date to go by
+            skip = skip or (
+                f"resolution as-released: the index gives no upload time for Starlette {version} (PEP 700); "
+                "use an index that lists upload-time, or --resolution pinned"
+            )
     return Cell(
         starlette=str(version),
         python=python,

@@ -117,7 +117,9 @@ def _not_applicable(job: Job, env: Environment) -> str | None:
 async def run_job(job: Job, b: Backend, config: RunConfig, env: Environment) -> RunRecord:
     """One job inside an event loop of backend ``b`` that is already running."""
     base = base_fields(job, config, env)
-    scenario, prof = job.scenario, get_profile(job.profile).for_run(job.seed, job.receive_delay)
+    base_profile = get_profile(job.profile)
+    scenario, prof = job.scenario, base_profile.for_run(job.seed, job.receive_delay)
+    drawn_delay = bool(prof.receive_delay or job.receive_delay is not None or base_profile.receive_delay_weights)
     probe = EndpointState()
     trace = StackTrace(loop=b)
     script = scenario.parsed_script()
@@ -155,7 +157,8 @@ async def run_job(job: Job, b: Backend, config: RunConfig, env: Environment) -> 
         leaked_tasks=d.leaked_tasks,
         layers=trace.to_json(),
         raised_in=trace.raised_in(),
-        receive_delay=prof.receive_delay if prof.receive_delay or job.receive_delay is not None else None,
+        # Whenever the delay was drawn or forced, 0 included; a fixed profile without one records none.
+        receive_delay=prof.receive_delay if drawn_delay else None,
         **base,
     )
     record.expectations = [dict(e) for e in evaluate(scenario.expectations, record.to_json())]
