@@ -42,9 +42,11 @@ def _file(frame: FrameType) -> str:
 def _waits_for_work(innermost: FrameType) -> bool:
     """Whether this thread is a pool worker blocked on an empty job queue.
 
-    Each pool is recognised by the frame that waits and what it holds: the job it took is bound
-    there as soon as the wait returns (``item``, ``work_item``, ``_job``), so a worker that has a
-    job but not yet a frame of its own is busy, never idle for an instant.
+    Each pool is recognised by the frame that waits and what it holds: a ``queue.Queue`` job stays
+    unfinished until the worker has handed its result back (anyio calls ``task_done``), and trio's
+    thread cache clears ``_job`` only inside the job's own frame, so neither looks idle while it
+    has work. ``concurrent.futures`` (Starlette 0.13's ``run_in_executor``) keeps a gap of a few
+    bytecodes between taking a job and binding ``work_item``, in which a worker can look idle.
     """
     frame: FrameType | None = innermost
     while frame is not None and _file(frame).endswith("/threading.py"):  # Condition.wait, Lock
@@ -53,8 +55,12 @@ def _waits_for_work(innermost: FrameType) -> bool:
         return False
     file, name, local = _file(frame), frame.f_code.co_name, frame.f_locals
     if file.endswith("/queue.py") and name == "get":  # anyio's workers, and anyone's queue consumer
+        # A job taken but not yet bound to ``item`` is still unfinished (anyio calls task_done
+        # when it has handed the result back); a get with a timeout is a timed sleep, real work.
         queue = local.get("self")
-        return "item" not in local and len(getattr(queue, "queue", (None,))) == 0
+        waiting = "item" not in local and local.get("block", True) and local.get("timeout") is None
+        empty = len(getattr(queue, "queue", (None,))) == 0 and getattr(queue, "unfinished_tasks", 1) == 0
+        return bool(waiting) and empty
     if file.endswith("/concurrent/futures/thread.py") and name == "_worker":  # run_in_executor
         jobs = local.get("work_queue")
         return "work_item" not in local and jobs is not None and bool(jobs.empty())
