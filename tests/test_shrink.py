@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from harness.run import ddmin
@@ -62,12 +63,17 @@ app = Starlette(
 """
 
 
-def test_shrink_names_the_one_entry_that_fails_and_replays_it(tmp_path: Path):
-    (tmp_path / "tripapp.py").write_text(APP)
-    out = run_harness(
-        "shrink", "--app", "tripapp:app", "--app-dir", str(tmp_path), "--scenario", "app[disconnect-before-body]",
-        "--backend", "asyncio", "--profile", "uvicorn", "--repeat", "1", cwd=tmp_path,
+def shrink_app(folder: Path, module: str, source: str) -> subprocess.CompletedProcess[str]:
+    """``harness shrink`` on the app ``source`` (saved as ``module``), one cell, one run per subset."""
+    (folder / f"{module}.py").write_text(source)
+    return run_harness(
+        "shrink", "--app", f"{module}:app", "--app-dir", str(folder), "--scenario", "app[disconnect-before-body]",
+        "--backend", "asyncio", "--profile", "uvicorn", "--repeat", "1", cwd=folder,
     )  # fmt: skip
+
+
+def test_shrink_names_the_one_entry_that_fails_and_replays_it(tmp_path: Path):
+    out = shrink_app(tmp_path, "tripapp", APP)
     assert out.returncode == 0, out.stderr
     assert "4 middleware entries" in out.stdout and "#2 Tripwire" in out.stdout
     assert "exception: RuntimeError with 1 of 4 entries" in out.stdout, out.stdout
@@ -108,11 +114,7 @@ GUARDED = APP.replace("app = Starlette(", GUARD + "\napp = Starlette(").replace(
 
 def test_a_subset_that_fails_another_way_is_not_kept(tmp_path: Path):
     # Dropping Guard still gives an `exception`, but a RuntimeError, not the ValueError under study.
-    (tmp_path / "guarded.py").write_text(GUARDED)
-    out = run_harness(
-        "shrink", "--app", "guarded:app", "--app-dir", str(tmp_path), "--scenario", "app[disconnect-before-body]",
-        "--backend", "asyncio", "--profile", "uvicorn", "--repeat", "1", cwd=tmp_path,
-    )  # fmt: skip
+    out = shrink_app(tmp_path, "guarded", GUARDED)
     assert out.returncode == 0, out.stderr
     assert "exception: ValueError with 2 of 4 entries" in out.stdout, out.stdout
     assert "minimal: #1 Guard, #3 Tripwire" in out.stdout, out.stdout

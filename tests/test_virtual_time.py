@@ -4,9 +4,11 @@ fires early and no timer beside the real work starves (``backends._realwork``)."
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +25,21 @@ def run(app: Any, *, backend: str, timeout: float = 60.0) -> tuple[Any, float]:
     started = time.perf_counter()
     record = run_one(scenario, backend=backend, profile="uvicorn", config=RunConfig(timeout=timeout))
     return record, time.perf_counter() - started
+
+
+@contextlib.contextmanager
+def a_byte_arrives_after(seconds: float) -> Iterator[socket.socket]:
+    """A non-blocking socket that a timer thread writes one byte to after ``seconds`` of real time."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    timer = threading.Timer(seconds, lambda: b.send(b"x"))
+    timer.start()
+    try:
+        yield a
+    finally:
+        timer.join()
+        a.close()
+        b.close()
 
 
 def answering(work: Any, seen: dict[str, float]) -> Any:
@@ -81,23 +98,15 @@ def test_a_sleep_beside_a_working_thread_waits_for_real(backend):
 
 
 def test_real_io_holds_the_clock_until_the_bytes_arrive():
-    a, b = socket.socketpair()
-    a.setblocking(False)
+    seen: dict[str, float] = {}
+    with a_byte_arrives_after(0.3) as sock:
 
-    async def recv() -> None:
-        import asyncio
+        async def recv() -> None:
+            import asyncio
 
-        await asyncio.get_running_loop().sock_recv(a, 10)
+            await asyncio.get_running_loop().sock_recv(sock, 10)
 
-    timer = threading.Timer(0.3, lambda: b.send(b"x"))
-    timer.start()
-    try:
-        seen: dict[str, float] = {}
         record, real = run(answering(recv, seen), backend="asyncio", timeout=1.0)
-    finally:
-        timer.join()
-        a.close()
-        b.close()
     assert record.outcome == "ok", record.detail
     assert real >= 0.3 and seen["virtual"] < 1.0
 
@@ -105,22 +114,11 @@ def test_real_io_holds_the_clock_until_the_bytes_arrive():
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_real_io_on_either_loop_is_waited_for_even_when_it_is_awaited_first(backend):
     # The app's socket is waited on from the run's first idle moment: that wait is not the loop's own.
-    a, b = socket.socketpair()
-    a.setblocking(False)
+    import anyio
 
-    async def recv() -> None:
-        import anyio
-
-        await getattr(anyio, "wait_readable", getattr(anyio, "wait_socket_readable", None))(a)
-
-    timer = threading.Timer(0.3, lambda: b.send(b"x"))
-    timer.start()
-    try:
-        record, real = run(answering(recv, {}), backend=backend, timeout=1.0)
-    finally:
-        timer.join()
-        a.close()
-        b.close()
+    wait_readable = getattr(anyio, "wait_readable", None) or anyio.wait_socket_readable
+    with a_byte_arrives_after(0.3) as sock:
+        record, real = run(answering(lambda: wait_readable(sock), {}), backend=backend, timeout=1.0)
     assert record.outcome == "ok", record.detail
     assert real >= 0.3
 
@@ -179,30 +177,24 @@ def test_a_thread_waiting_in_a_selector_is_real_work(backend):
 
     import anyio
 
-    a, b = socket.socketpair()
     got: list[bytes] = []
-
-    def io_thread() -> None:
-        with sel.DefaultSelector() as selector:
-            selector.register(a, sel.EVENT_READ)
-            selector.select(5)
-            got.append(a.recv(10))
 
     async def poll() -> None:
         while not got:
             await anyio.sleep(0.05)
 
-    thread = threading.Thread(target=io_thread, daemon=True)
-    thread.start()
-    timer = threading.Timer(0.3, lambda: b.send(b"x"))
-    timer.start()
-    try:
+    with a_byte_arrives_after(0.3) as sock:
+
+        def io_thread() -> None:
+            with sel.DefaultSelector() as selector:
+                selector.register(sock, sel.EVENT_READ)
+                selector.select(5)
+                got.append(sock.recv(10))
+
+        thread = threading.Thread(target=io_thread, daemon=True)
+        thread.start()
         record, real = run(answering(poll, {}), backend=backend, timeout=2.0)
-    finally:
-        timer.join()
         thread.join()
-        a.close()
-        b.close()
     assert record.outcome == "ok", record.detail
     assert real >= 0.3
 
