@@ -110,15 +110,22 @@ def test_a_bare_command_prints_its_usage_and_version_names_the_release():
 
 
 def test_a_reader_that_goes_away_ends_the_listing_quietly():
+    import fcntl
+    import os
     import subprocess
     import sys
 
+    # A pipe smaller than the listing (~40 KB), made before the child starts: the child must block
+    # on a full pipe and meet the closed end, whatever the machine's speed.
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, 4096)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "list"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-m", "harness", "list"], cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE
     )
-    assert proc.stdout is not None and proc.stderr is not None
-    proc.stdout.readline()
-    proc.stdout.close()  # like `| head -1`
+    os.close(write_end)
+    assert proc.stderr is not None
+    with os.fdopen(read_end, "rb") as stdout:
+        stdout.readline()  # like `| head -1`, then the reader goes away
     err = proc.stderr.read().decode()
     proc.stderr.close()
     assert proc.wait(timeout=60) == 141
