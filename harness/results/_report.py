@@ -13,7 +13,7 @@ import html
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,9 @@ class Row:
     expectations: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     #: A user app's options (target, path, method, body), from the row's first record, for repros.
     params: dict[str, Any] = field(default_factory=dict)
+    #: The row's record ``params`` as they are (a sweep's ``depth``, ``endpoint``, ``when``), for the
+    #: pictures that read a sweep's parameters (``_charts``).
+    sweep: dict[str, Any] = field(default_factory=dict)
 
 
 def label(counts: Counter[str]) -> str:
@@ -104,6 +107,8 @@ class Report:
     #: requirements), so every repro line is complete.
     matrix_args: tuple[str, ...] = ()
     generated: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    #: A cell's records again, for the one run the sequence diagram draws (None: no diagram).
+    records_of: Callable[[str], Iterable[dict[str, Any]]] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._by_id = {c.id: c for c in self.cells}
@@ -369,7 +374,9 @@ t.addEventListener("click", e => {{
         write_atomic(paths[0], [self.to_markdown()])
         write_atomic(paths[1], [json.dumps(self.to_json(), indent=1, sort_keys=True)])
         write_atomic(paths[2], [self.to_html(load_agreement(folder))])
-        return paths
+        from harness.results._charts import write_charts
+
+        return paths + write_charts(self, folder)
 
 
 def load_agreement(folder: Path) -> dict[str, Any] | None:
@@ -421,9 +428,12 @@ def build(
     cells: Sequence[CellInfo],
     records_by_cell: Mapping[str, Iterable[dict[str, Any]]],
     matrix_args: Sequence[str] | None = None,
+    records_of: Callable[[str], Iterable[dict[str, Any]]] | None = None,
 ) -> Report:
     """Fold records into rows; a cell that did not run marks every row it would have had.
-    ``matrix_args`` default to what the cells themselves say (``--fastapi`` over their releases)."""
+    ``matrix_args`` default to what the cells themselves say (``--fastapi`` over their releases).
+    ``records_of`` reads a cell's records again for the sequence diagram (by default from
+    ``records_by_cell``, which must then be re-iterable)."""
     ordered = sorted(cells, key=_cell_order)
     rows: dict[RowKey, Row] = {}
     for cell in ordered:
@@ -433,6 +443,7 @@ def build(
             if row is None:
                 row = rows[key] = Row(*key)
                 row.params = {k: v for k, v in (rec.get("params") or {}).items() if k in _APP_KEYS}
+                row.sweep = dict(rec.get("params") or {})
             row.cells.setdefault(cell.id, Counter())[rec["outcome"]] += 1
             for e in rec.get("expectations") or ():
                 tally = row.expectations.setdefault(cell.id, {}).setdefault(e["name"], [0, 0])
@@ -448,7 +459,12 @@ def build(
     if matrix_args is None:
         matrix_args = fastapi_args([c.fastapi for c in ordered if c.fastapi])
     rows = dict(sorted(rows.items(), key=lambda kv: _row_order(kv[0])))
-    return Report(list(ordered), rows, matrix_args=tuple(matrix_args))
+    return Report(
+        list(ordered),
+        rows,
+        matrix_args=tuple(matrix_args),
+        records_of=records_of or (lambda cid: records_by_cell.get(cid, ())),
+    )
 
 
 #: The ``params`` of a user app's record that its repro lines need.
