@@ -22,6 +22,7 @@ from harness.results import (
     write_atomic,
     write_baseline,
 )
+from harness.results._html import heatmap_data, join_repro
 from harness.run import OUTCOMES, Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,12 +162,27 @@ def test_every_bad_cell_has_a_repro_command_and_quiet_rows_are_left_out():
     )
     data = report.to_json()
     trio = next(r for r in data["rows"] if r["backend"] == "trio")
-    assert trio["not_ok"]["0.28.0"] == {"outcomes": {"ok": 1, "no_response_returned": 1}, "seed": 1}
-    command = trio["repro"].format(version="0.28.0", seed=" --seed 1")
-    assert command == report.repro(report.rows[("seed", "trio", "uvicorn")], "0.28.0")
+    cell = trio["not_ok"]["0.28.0"]
+    assert (cell["outcomes"], cell["seed"]) == ({"ok": 1, "no_response_returned": 1}, 1)
+    assert cell["repro"] == report.repro(row, "0.28.0"), "report.json holds the ready command, not a template"
+    assert cell["pip_repro"].endswith("python -m harness run --scenario seed --backend trio --profile uvicorn --seed 1")
+    assert trio["repro"] == cell["repro"], "a row's own repro is its first range that is not ok"
     page = report.to_html()
     assert '<table id="heat">' in page
-    assert '["seed", "trio", "uvicorn", "    f", {"4": "ok 1/2, no_response_returned 1/2"}, {"4": 1}, ' in page
+    heat = heatmap_data(report)
+    assert [(c["first"], c["last"]) for c in heat["columns"]] == [
+        ("0.14.2", "0.14.2"),
+        ("0.15.0", "0.20.4"),
+        ("0.21.0", "0.21.0"),
+        ("0.28.0", "0.28.0"),
+    ], "0.15.0 and 0.20.4 show the same outcome in every row: one column"
+    (heat_row,) = [r for r in heat["rows"] if r["backend"] == "trio"]
+    assert (heat_row["cells"], heat_row["flaky"], heat_row["seeds"]) == (
+        "---n",
+        {"3": "ok 1/2, no_response_returned 1/2"},
+        {"3": 1},
+    )
+    assert join_repro(heat_row["repro"], "0.28.0", 1) == report.repro(row, "0.28.0")
 
 
 def test_a_cell_that_did_not_run_shows_as_such_in_every_row():
@@ -257,11 +273,12 @@ def test_fastapi_and_app_cells_merge_apart_and_their_repros_name_the_app_and_the
     ], "one Starlette, three cells: none is folded into another"
     assert {tuple(c["requirements"][:2]) for c in data["cells"]} >= {("fastapi==0.108.0", "starlette==0.32.0.post1")}
     (row,) = data["rows"]
-    command = shlex.split(row["repro"].format(version="fastapi-0.108.0", seed=" --seed 7"))
+    command = shlex.split(row["not_ok"]["fastapi-0.108.0"]["repro"])
     assert command[:3] == ["nox", "-s", "matrix(starlette='fastapi-0.108.0')"]
     options = dict(zip(command[4::2], command[5::2], strict=True))
     assert options["--fastapi"] == ">=0.108.0,<=0.109.0", "the matrix must know the FastAPI cells"
     assert (options["--app"], options["--app-dir"], options["--path"]) == ("svc:app", "/srv/svc", "/items")
     assert (options["--method"], options["--body"], options["--seed"]) == ("POST", "@/srv/b.json", "7")
-    pip = shlex.split(row["pip_repro"].format(seed=""))
+    pip = shlex.split(row["not_ok"]["fastapi-0.108.0"]["pip_repro"])
+    assert pip[:5] == ["python", "-m", "pip", "install", "fastapi==0.108.0"], "the cell's exact pins first"
     assert pip[pip.index("--app") + 1] == "svc:app" and pip[pip.index("--body") + 1] == "@/srv/b.json"

@@ -4,7 +4,9 @@
 results and status files, ``_merge`` many result files as one matrix, ``_report`` the report (ranges,
 transitions, the heatmap), ``_baseline`` the recorded expectations the tests compare with, ``_diff``
 the upgrade gate's comparison of two result sets, ``_agreement`` the real-server verdict, and
-``_repro`` every command that reproduces a result.
+``_repro`` every command that reproduces a result; ``_summary`` the answer in a few lines, derived from
+the ranges, and ``_html``, ``_markdown``, ``_json`` the report's page, Markdown and JSON contract
+(``report.schema.json``).
 """
 
 from harness.results._agreement import (
@@ -25,6 +27,7 @@ from harness.results._counts import format_counts, ordered
 from harness.results._diff import BETTER, CHANGED, SAME, WORSE, CellDiff, compare, failing, judge, publish
 from harness.results._files import REQUIRED_FIELDS, check_output, dumps, read_records, write_atomic
 from harness.results._fingerprint import file_hash, loaded_sources, still_current
+from harness.results._json import schema as report_schema
 from harness.results._merge import load_files, report_from_files
 from harness.results._report import (
     CellInfo,
@@ -46,6 +49,7 @@ from harness.results._repro import (
     serve_check_command,
 )
 from harness.results._store import CRASHED, DONE, INSTALL_FAILED, SKIPPED, CellStatus, Store
+from harness.results._summary import Summary, summarize
 
 __all__ = [
     "AGREE",
@@ -69,6 +73,7 @@ __all__ = [
     "CellStatus",
     "Report",
     "Store",
+    "Summary",
     "agreement_html",
     "agreement_markdown",
     "baseline_from_report",
@@ -92,12 +97,14 @@ __all__ = [
     "publish",
     "read_records",
     "report_from_files",
+    "report_schema",
     "run_args",
     "run_command",
     "run_command_template",
     "seed_suffix",
     "serve_check_command",
     "still_current",
+    "summarize",
     "tolerance_for",
     "verdict",
     "write_atomic",

@@ -9,7 +9,6 @@ command that reproduces it.
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from collections import Counter, defaultdict
@@ -22,18 +21,9 @@ from packaging.version import InvalidVersion, Version
 
 from harness.results._counts import format_counts, ordered
 from harness.results._files import write_atomic
-from harness.results._repro import nox_command_template, run_command_template, seed_suffix
+from harness.results._repro import nox_command_template, seed_suffix
 from harness.results._store import CRASHED, INSTALL_FAILED, SKIPPED
-
-_CSS = """
-body{font:13px system-ui,sans-serif;margin:1em} table{border-collapse:collapse}
-td{width:9px;height:14px;border:1px solid #fff}
-th.n{text-align:right;font-weight:normal;white-space:nowrap;padding-right:6px}
-th.v{writing-mode:vertical-rl;font-weight:normal;font-size:11px}
-.sw{display:inline-block;width:12px;height:12px;margin:0 4px 0 10px}
-pre{white-space:pre-wrap;background:#f6f6f6;padding:1em}
-td{cursor:pointer} table.t td{width:auto;height:auto;cursor:auto;padding:0 8px} table.t{margin-top:1em}
-"""
+from harness.results._summary import Summary, summarize
 
 #: Cell statuses that stand in for outcomes when a whole cell did not run.
 CELL_LABELS = (INSTALL_FAILED, SKIPPED, CRASHED)
@@ -181,76 +171,24 @@ class Report:
     # --- outputs --------------------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        """Machine-readable report. Per row: ranges (with the detail of their first release),
-        transitions, and every cell that is not ok with its outcome counts and trio seed; its repro
-        command is ``repro`` with ``{version}`` and ``{seed}`` filled in (``pip_repro`` likewise, with
-        the cell's exact pins from ``cells``)."""
-        rows = []
-        for r in self.rows.values():
-            rows.append(
-                {
-                    "scenario": r.scenario,
-                    "backend": r.backend,
-                    "profile": r.profile,
-                    "ranges": [
-                        {"from": a, "to": b, "outcomes": list(k), "counts": dict(t), "detail": r.detail.get(a, "")}
-                        for a, b, k, t in self.ranges(r)
-                    ],
-                    "transitions": [
-                        {"before": a, "after": b, "was": x, "now": y} for a, b, x, y in self.transitions(r)
-                    ],
-                    "repro": self._template(r),
-                    "pip_repro": run_command_template(r.scenario, r.backend, r.profile, params=r.params),
-                    "expectations": {
-                        name: [{"from": a, "to": b, "state": st} for a, b, st in spans]
-                        for name, spans in self.expectation_ranges(r).items()
-                    },
-                    "not_ok": {
-                        cid: {"outcomes": dict(c), "seed": r.first_bad.get(cid, ("", None))[1]}
-                        for cid, c in r.cells.items()
-                        if set(c) - {"ok", "not_applicable"}
-                    },
-                }
-            )
-        return {"generated": self.generated, "cells": [c.__dict__ for c in self.cells], "rows": rows}
+        """Machine-readable report, as ``report.schema.json`` documents it (``_json``): the
+        summary, the cells, and per row its ranges and every cell that is not ok, each with ready
+        repro commands."""
+        from harness.results._json import report_json
 
-    def to_markdown(self) -> str:
-        out = [f"# Starlette BaseHTTPMiddleware under client disconnects\n\nGenerated {self.generated}.\n"]
-        out.append(self._cells_md())
-        interesting = self.interesting()
-        quiet = len(self.rows) - len(interesting)
-        out.append(
-            f"\n## Outcome ranges\n\n{len(interesting)} of {len(self.rows)} (scenario, backend, profile) rows are "
-            f"not `ok` on every release; the other {quiet} are `ok` (or not applicable) everywhere.\n"
-        )
-        out.append("| scenario | backend | profile | releases | outcome |\n|---|---|---|---|---|")
-        for r in interesting:
-            for a, b, k, t in self.ranges(r):
-                span = a if a == b else f"{a} – {b}"  # noqa: RUF001 - the en dash of a range
-                out.append(
-                    f"| `{r.scenario}` | {r.backend} | {r.profile} | {span} | {label(t) if len(k) > 1 else k[0]} |"
-                )
-        out.append("\n## Transitions\n\nWhere a row's outcome changes between consecutive releases.\n")
-        out.append("| scenario | backend | profile | between | was | now |\n|---|---|---|---|---|---|")
-        for r in interesting:
-            for a, b, x, y in self.transitions(r):
-                out.append(f"| `{r.scenario}` | {r.backend} | {r.profile} | {a} → {b} | {x} | {y} |")
-        out.append(self._expectations_md())
-        flaky = [(r, cid, c) for r in self.rows.values() for cid, c in r.cells.items() if len(c) > 1]
-        out.append(f"\n## Flaky cells\n\n{len(flaky)} cells gave more than one outcome across their repeats.\n")
-        if flaky:
-            out.append("| scenario | backend | profile | release | outcomes |\n|---|---|---|---|---|")
-            for r, cid, c in flaky:
-                out.append(f"| `{r.scenario}` | {r.backend} | {r.profile} | {cid} | {label(c)} |")
-        out.append(
-            "\n## Reproduce\n\nOne command per range that is not `ok` (its first release; "
-            "`report.json` has one for every cell, and a plain `uv pip` + `python -m harness run` variant).\n"
-        )
-        for r in interesting:
-            for a, _b, k, _t in self.ranges(r):
-                if set(k) - {"ok", "not_applicable"}:
-                    out.append(f"- `{r.scenario}` {r.backend} {r.profile} @ {a}: `{self.repro(r, a)}`")
-        return "\n".join(out) + "\n"
+        return report_json(self)
+
+    def summary(self) -> Summary:
+        """The answer in a few lines, derived from the range table (``_summary``); ``.lines(80)``
+        for a terminal."""
+        return summarize(self)
+
+    def to_markdown(self, folder: Path | None = None) -> str:
+        """The answer first, then every table folded (``_markdown``); ``folder`` is where the
+        report goes, so the charts already there are shown."""
+        from harness.results._markdown import markdown
+
+        return markdown(self, folder)
 
     def _expectations_md(self) -> str:
         """Where a scenario's own expectations do not hold: apart from the outcome, which says what
@@ -286,94 +224,18 @@ class Report:
             )
         return "\n".join(lines)
 
-    def to_html(self, agreement: dict[str, Any] | None = None) -> str:
-        """A self-contained page: the heatmap is drawn by a few lines of script from compact data
-        (one character per cell), so 400 rows x 100 releases stay a few hundred kilobytes."""
-        codes = {
-            "ok": "o",
-            "no_response_returned": "n",
-            "exception": "e",
-            "hang": "h",
-            "protocol_error": "p",
-            "not_applicable": "a",
-            "install_failed": "i",
-            "skipped": "s",
-            "crashed": "c",
-        }
-        colours = {
-            "o": "#3a9d5d",
-            "n": "#d7263d",
-            "e": "#f18f01",
-            "h": "#7b2cbf",
-            "p": "#2e86ab",
-            "a": "#d0d0d0",
-            "i": "#555",
-            "s": "#999",
-            "c": "#000",
-            "f": "#f6c90e",
-        }
-        names = {v: k for k, v in codes.items()} | {"f": "flaky"}
-        rows = []
-        for r in self.interesting():
-            line, labels, seeds = [], {}, {}
-            for k, c in enumerate(self.cells):
-                counts = r.cells.get(c.id)
-                if counts is None:
-                    line.append(" ")
-                    continue
-                line.append("f" if len(counts) > 1 else codes.get(next(iter(counts)), "?"))
-                if len(counts) > 1:
-                    labels[k] = label(counts)
-                seed = r.first_bad.get(c.id, ("", None))[1]
-                if seed is not None:
-                    seeds[k] = seed
-            rows.append([r.scenario, r.backend, r.profile, "".join(line), labels, seeds, self._template(r)])
-        data = json.dumps({"versions": self.versions, "rows": rows, "colours": colours, "names": names})
-        transitions = "".join(
-            f"<tr><td>{html.escape(r.scenario)}</td><td>{r.backend}</td><td>{r.profile}</td>"
-            f"<td>{html.escape(a)} → {html.escape(b)}</td><td>{html.escape(x)}</td><td>{html.escape(y)}</td></tr>"
-            for r in self.interesting()
-            for a, b, x, y in self.transitions(r)
-        )
-        legend = "".join(
-            f'<span class="sw" style="background:{c}"></span>{html.escape(names[k])} ' for k, c in colours.items()
-        )
-        return f"""<!doctype html><html><head><meta charset="utf-8">
-<title>Starlette disconnect matrix</title><style>{_CSS}</style></head><body>
-<h1>Starlette BaseHTTPMiddleware under client disconnects</h1><p>Generated {html.escape(self.generated)}.
-Rows that are <code>ok</code> everywhere are left out.
-Click a cell for its outcomes and a command that reproduces it.</p>
-<p>{legend}</p><pre id="pick">(click a cell)</pre><table id="heat"></table>
-<h2>Transitions</h2><table class="t"><tr><th>scenario</th><th>backend</th><th>profile</th><th>between</th>
-<th>was</th><th>now</th></tr>{transitions}</table>{agreement_html(agreement)}
-<script>
-const D = {data};
-const t = document.getElementById("heat");
-let head = "<tr><th></th>" + D.versions.map(v => '<th class="v">' + v + "</th>").join("") + "</tr>";
-t.insertAdjacentHTML("beforeend", head);
-D.rows.forEach((r, i) => {{
-  const cells = [...r[3]].map((c, k) =>
-    '<td data-r="' + i + '" data-k="' + k + '" style="background:' + (D.colours[c] || "#fff") + '"></td>').join("");
-  const name = r[0] + " · " + r[1] + " · " + r[2];
-  t.insertAdjacentHTML("beforeend", '<tr><th class="n">' + name + "</th>" + cells + "</tr>");
-}});
-t.addEventListener("click", e => {{
-  const d = e.target.dataset; if (d.r === undefined) return;
-  const r = D.rows[+d.r], k = +d.k, v = D.versions[k], c = r[3][k];
-  let text = r[0] + " " + r[1] + " " + r[2] + " @ " + v + ": " + (r[4][k] || D.names[c] || "no result");
-  if (c !== "o" && c !== "a" && c !== " ") {{
-    const seed = r[5][k] !== undefined ? " --seed " + r[5][k] : "";
-    text += "\\n" + r[6].split("{{version}}").join(v).split("{{seed}}").join(seed);
-  }}
-  document.getElementById("pick").textContent = text;
-}});
-</script></body></html>"""
+    def to_html(self, agreement: dict[str, Any] | None = None, folder: Path | None = None) -> str:
+        """The page (``_html``): the answer, the heatmap, the details folded; the charts in
+        ``folder`` are shown when they are there."""
+        from harness.results._html import page
+
+        return page(self, agreement, folder)
 
     def write(self, folder: Path) -> list[Path]:
         paths = [folder / "report.md", folder / "report.json", folder / "report.html"]
-        write_atomic(paths[0], [self.to_markdown()])
+        write_atomic(paths[0], [self.to_markdown(folder)])
         write_atomic(paths[1], [json.dumps(self.to_json(), indent=1, sort_keys=True)])
-        write_atomic(paths[2], [self.to_html(load_agreement(folder))])
+        write_atomic(paths[2], [self.to_html(load_agreement(folder), folder)])
         from harness.results._charts import write_charts
 
         return paths + write_charts(self, folder)
@@ -389,39 +251,12 @@ def load_agreement(folder: Path) -> dict[str, Any] | None:
 
 
 def agreement_html(agreement: dict[str, Any] | None) -> str:
-    """The real-server section of the page: verdict counts, the rows that are not plain agreement
-    first, then the probes. Full detail stays in agreement.md."""
+    """The real-server section of the page (``_html.agreement_section``), or nothing."""
     if not agreement:
         return ""
-    from harness.results._agreement import AGREE
+    from harness.results._html import agreement_section, render
 
-    cells = agreement.get("cells") or []
-    tally = Counter(c.get("verdict") for c in cells)
-    ordered = sorted(cells, key=lambda c: (c.get("verdict") == AGREE, c.get("starlette"), c.get("scenario")))
-    rows = "".join(
-        f"<tr><td>{html.escape(str(c.get('starlette')))}</td><td>{html.escape(c.get('scenario', ''))}</td>"
-        f"<td>{html.escape(c.get('server', ''))} {html.escape(str(c.get('server_version') or ''))}</td>"
-        f"<td>{html.escape(str(c.get('profile') or '-'))}</td>"
-        f"<td>{html.escape(format_counts(c.get('real') or {}))}</td>"
-        f"<td>{html.escape(format_counts(c.get('scripted') or {}))}</td>"
-        f"<td><b>{html.escape(str(c.get('verdict')))}</b></td>"
-        f"<td><code>{html.escape(c.get('repro', ''))}</code></td></tr>"
-        for c in ordered
-    )
-    probes = "".join(
-        f"<tr><td>{html.escape(p.get('server', ''))} {html.escape(str(p.get('server_version') or ''))}</td>"
-        f"<td>{html.escape(str(p.get('profile') or '-'))}</td><td>"
-        + html.escape("matches" if p.get("matches") else "; ".join(p.get("mismatches") or [p.get("reason", "")]))
-        + "</td></tr>"
-        for p in agreement.get("probes") or []
-    )
-    summary = ", ".join(f"{v} {n}" for v, n in sorted(tally.items(), key=lambda kv: str(kv[0])))
-    return f"""
-<h2>Real servers vs the scripted driver</h2><p>{len(cells)} cells: {html.escape(summary)}
-(tolerance {agreement.get("tolerance")}; details in agreement.md).</p>
-<table class="t"><tr><th>starlette</th><th>scenario</th><th>server</th><th>profile</th><th>real</th><th>scripted</th>
-<th>verdict</th><th>repro</th></tr>{rows}</table>
-<h3>Profile probes</h3><table class="t"><tr><th>server</th><th>profile</th><th>result</th></tr>{probes}</table>"""
+    return render(agreement_section(agreement))
 
 
 def build(

@@ -1,0 +1,101 @@
+"""``report.md``: the answer first (``_summary``), then every table folded in ``<details>``.
+
+GitHub, a step summary and most Markdown viewers render ``<details>`` folded, so a reader sees the
+few lines that answer the question and opens the 3,000 lines of ranges only when they want them.
+Table cells are made safe for a Markdown table (``|`` escaped, newlines folded), so a scenario name
+or a detail cannot break a row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.results._summary import Summary, summarize
+
+if TYPE_CHECKING:
+    from harness.results._report import Report
+
+TITLE = "# Starlette BaseHTTPMiddleware under client disconnects"
+
+
+def cell(text: object) -> str:
+    """One Markdown table cell: no row break, no column break."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def markdown(report: Report, folder: Path | None = None, summary: Summary | None = None) -> str:
+    from harness.results._report import _span, label
+
+    summary = summary or summarize(report)
+    interesting = report.interesting()
+    out = [
+        f"{TITLE}\n\nGenerated {report.generated}: {len(report.cells)} releases, {len(report.rows)} rows "
+        f"(scenario x backend x profile), {len(interesting)} not `ok` somewhere.\n",
+        "## The answer\n",
+        summary.to_markdown(),
+        "\nThe heatmap is `report.html`; `report.json` has a ready command for every cell that is not `ok`.\n",
+    ]
+    for name, alt in (("steps.svg", "smallest failing depth per release"), ("sequence.svg", "one run")):
+        if folder is not None and (folder / name).exists():
+            out.append(f"![{alt}]({name})\n")
+    out.append(
+        "<details><summary>Details: every condition, outcome ranges, transitions, expectations, "
+        "flaky cells, repro commands, cells</summary>\n"
+    )
+    for era in summary.eras:
+        out.append(f"\n## {era.outcome} {_span(era.first, era.last)}: every condition\n")
+        out.extend(f"- {cell(t)}" for t in era.conditions())
+    out += _ranges(report)
+    out.append(report._expectations_md())
+    flaky = [(r, cid, c) for r in report.rows.values() for cid, c in r.cells.items() if len(c) > 1]
+    out.append(f"\n## Flaky cells\n\n{len(flaky)} cells gave more than one outcome across their repeats.\n")
+    if flaky:
+        out.append("| scenario | backend | profile | release | outcomes |\n|---|---|---|---|---|")
+        for r, cid, c in flaky:
+            out.append(f"| `{cell(r.scenario)}` | {r.backend} | {r.profile} | {cid} | {label(c)} |")
+    out += _reproduce(report)
+    out.append("\n" + report._cells_md())
+    out.append("\n</details>")
+    return "\n".join(out) + "\n"
+
+
+def _ranges(report: Report) -> list[str]:
+    """Each row that is not ok everywhere: its outcome ranges, then its transitions."""
+    from harness.results._report import _span, label
+
+    interesting = report.interesting()
+    quiet = len(report.rows) - len(interesting)
+    out: list[str] = []
+    out.append(
+        f"\n## Outcome ranges\n\n{len(interesting)} of {len(report.rows)} (scenario, backend, profile) rows are "
+        f"not `ok` on every release; the other {quiet} are `ok` (or not applicable) everywhere.\n"
+    )
+    out.append("| scenario | backend | profile | releases | outcome |\n|---|---|---|---|---|")
+    for r in interesting:
+        for a, b, k, t in report.ranges(r):
+            out.append(
+                f"| `{cell(r.scenario)}` | {r.backend} | {r.profile} | {_span(a, b)} | "
+                f"{label(t) if len(k) > 1 else k[0]} |"
+            )
+    out.append("\n## Transitions\n\nWhere a row's outcome changes between consecutive releases.\n")
+    out.append("| scenario | backend | profile | between | was | now |\n|---|---|---|---|---|---|")
+    for r in interesting:
+        for a, b, x, y in report.transitions(r):
+            out.append(f"| `{cell(r.scenario)}` | {r.backend} | {r.profile} | {a} → {b} | {x} | {y} |")
+    return out
+
+
+def _reproduce(report: Report) -> list[str]:
+    """One command per range that is not ok."""
+    interesting = report.interesting()
+    out: list[str] = []
+    out.append(
+        "\n## Reproduce\n\nOne command per range that is not `ok` (its first release; "
+        "`report.json` has one for every cell, and a `pip install` + `python -m harness run` variant).\n"
+    )
+    for r in interesting:
+        for a, _b, k, _t in report.ranges(r):
+            if set(k) - {"ok", "not_applicable"}:
+                out.append(f"- `{cell(r.scenario)}` {r.backend} {r.profile} @ {a}: `{report.repro(r, a)}`")
+    return out
