@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.results._files import read_records
+from harness.results._index import is_index
 from harness.results._report import CellInfo, build, exact_requirements, merge_records
 
 _ENV = ("python", "anyio", "trio")
@@ -68,7 +69,7 @@ def report_from_files(paths: Sequence[Path], out: Path) -> list[Path]:
             raise HarnessError(f"{p} is given twice; pass each file once (its runs would count twice)")
         seen_paths.add(resolved)
     status_paths = [p for p in paths if p.name.endswith(".status.json")]
-    record_paths = [p for p in paths if not p.name.endswith(".status.json")]
+    record_paths = [p for p in paths if not p.name.endswith(".status.json") and not is_index(p)]
     for p in record_paths:
         sibling = _status_of(p)
         if sibling.exists() and sibling.resolve() not in seen_paths:

@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from harness.results._counts import format_counts, ordered
 from harness.results._files import write_atomic
+from harness.results._index import CellFold, fold
 from harness.results._repro import nox_command_template, seed_suffix
 from harness.results._store import CRASHED, INSTALL_FAILED, SKIPPED
 from harness.results._summary import Summary, summarize
@@ -102,6 +103,8 @@ class Report:
 
     def __post_init__(self) -> None:
         self._by_id = {c.id: c for c in self.cells}
+        #: id(row) -> (row, its ranges): every output asks for them, a full matrix has ~5,000 rows.
+        self._ranges: dict[int, tuple[Row, list[tuple[str, str, tuple[str, ...], Counter[str]]]]] = {}
 
     @property
     def versions(self) -> list[str]:
@@ -110,7 +113,11 @@ class Report:
     # --- derived views --------------------------------------------------------------------------
 
     def ranges(self, row: Row) -> list[tuple[str, str, tuple[str, ...], Counter[str]]]:
-        """(first, last, outcome set, summed counts) over consecutive releases with one outcome set."""
+        """(first, last, outcome set, summed counts) over consecutive releases with one outcome set.
+        Computed once per row (a report's rows do not change once built)."""
+        hit = self._ranges.get(id(row))
+        if hit is not None and hit[0] is row:
+            return list(hit[1])
         out: list[tuple[str, str, tuple[str, ...], Counter[str]]] = []
         for cid in self.versions:
             counts = row.cells.get(cid)
@@ -119,10 +126,12 @@ class Report:
             key = outcome_set(counts)
             if out and out[-1][2] == key:
                 first, _, k, total = out[-1]
-                out[-1] = (first, cid, k, total + counts)
+                total.update(counts)
+                out[-1] = (first, cid, k, total)
             else:
                 out.append((cid, cid, key, Counter(counts)))
-        return out
+        self._ranges[id(row)] = (row, out)
+        return list(out)
 
     def transitions(self, row: Row) -> list[tuple[str, str, str, str]]:
         """(before version, after version, before label, after label) wherever the outcome set changes."""
@@ -264,29 +273,20 @@ def build(
     records_by_cell: Mapping[str, Iterable[dict[str, Any]]],
     matrix_args: Sequence[str] | None = None,
     records_of: Callable[[str], Iterable[dict[str, Any]]] | None = None,
+    folds: Mapping[str, CellFold] | None = None,
 ) -> Report:
     """Fold records into rows; a cell that did not run marks every row it would have had.
     ``matrix_args`` default to what the cells themselves say (``--fastapi`` over their releases).
-    ``records_of`` reads a cell's records again for the sequence diagram (by default from
+    ``folds`` are cells already folded (their ``index.json``, see ``_index``), in place of their
+    records; ``records_of`` reads a cell's records again for the sequence diagram (by default from
     ``records_by_cell``, which must then be re-iterable)."""
     ordered = sorted(cells, key=_cell_order)
     rows: dict[RowKey, Row] = {}
     for cell in ordered:
-        for rec in records_by_cell.get(cell.id, ()):
-            key = (rec["scenario"], rec["backend"], rec["profile"])
-            row = rows.get(key)
-            if row is None:
-                row = rows[key] = Row(*key)
-                row.params = {k: v for k, v in (rec.get("params") or {}).items() if k in _APP_KEYS}
-                row.sweep = dict(rec.get("params") or {})
-            row.cells.setdefault(cell.id, Counter())[rec["outcome"]] += 1
-            for e in rec.get("expectations") or ():
-                tally = row.expectations.setdefault(cell.id, {}).setdefault(e["name"], [0, 0])
-                tally[0] += 0 if e.get("met") else 1
-                tally[1] += 1
-            if rec["outcome"] not in ("ok", "not_applicable") and cell.id not in row.first_bad:
-                row.first_bad[cell.id] = (rec["outcome"], rec.get("seed"))
-                row.detail[cell.id] = rec.get("detail", "")
+        folded = (folds or {}).get(cell.id)
+        if folded is None:
+            folded = fold(records_by_cell.get(cell.id, ()))
+        _add_cell(rows, cell.id, folded)
     for cell in ordered:
         if cell.status in CELL_LABELS:
             for row in rows.values():
@@ -304,6 +304,22 @@ def build(
 
 #: The ``params`` of a user app's record that its repro lines need.
 _APP_KEYS = ("app", "path", "method", "app_dir", "body")
+
+
+def _add_cell(rows: dict[RowKey, Row], cell_id: str, folded: CellFold) -> None:
+    """One cell's folded rows into the report's rows (a row's parameters come from its first cell)."""
+    for key, f in folded.rows.items():
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = Row(*key)
+            row.params = {k: v for k, v in f.params.items() if k in _APP_KEYS}
+            row.sweep = dict(f.params)
+        row.cells[cell_id] = Counter(f.counts)
+        if f.expectations:
+            row.expectations[cell_id] = {name: list(t) for name, t in f.expectations.items()}
+        if f.first_bad is not None:
+            row.first_bad[cell_id] = f.first_bad
+            row.detail[cell_id] = f.detail
 
 
 def fastapi_args(releases: Sequence[str]) -> list[str]:

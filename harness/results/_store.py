@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness import defaults
+from harness.results import _index as index
 from harness.results._files import read_records, write_atomic
 from harness.results._fingerprint import still_current
 
@@ -109,9 +110,13 @@ class Store:
         sources: dict[str, str] | None = None,
         resolved: list[str] | None = None,
     ) -> None:
-        """Write the cell's status last; a cell that did not finish keeps no results file."""
+        """Write the cell's status last; a cell that did not finish keeps no results file. A
+        finished cell's records are folded into its index first (what the report reads)."""
         if status != DONE:
             self.results_path(cell.id).unlink(missing_ok=True)
+            index.discard(self.results_path(cell.id))
+        else:
+            index.write_index(self.results_path(cell.id))
         st = CellStatus(
             cell=cell.to_json(),
             status=status,
@@ -126,6 +131,10 @@ class Store:
             resolved=resolved or [],
         )
         write_atomic(self.status_path(cell.id), [json.dumps(st.to_json(), sort_keys=True, indent=1)])
+
+    def folded(self, cell_id: str) -> index.CellFold:
+        """The cell's records folded into report rows, from its index when that is current."""
+        return index.load(self.results_path(cell_id))
 
     def records(self, cell_id: str) -> Iterator[dict[str, Any]]:
         path = self.results_path(cell_id)
