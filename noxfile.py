@@ -83,6 +83,20 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *session.posargs)
 
 
+@nox.session(python=False)
+def screenshot(session: nox.Session) -> None:
+    """The README's pictures (docs/): the full-matrix report's first screen, 1400x900, the step chart
+    and a sequence diagram, from -- [RESULTS] (default results/, after nox -s matrix)."""
+    from harness.errors import HarnessError
+    from harness.results._charts import readme_images
+
+    try:
+        paths = readme_images(Path(session.posargs[0] if session.posargs else "results"), Path("docs"))
+    except HarnessError as e:
+        session.error(str(e))
+    session.log("wrote " + ", ".join(str(p) for p in paths))
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff, mypy --strict on harness/ (configured in pyproject.toml), actionlint on the workflows."""

@@ -447,3 +447,46 @@ def write_charts(report: Report, folder: Path) -> list[Path]:
         write_atomic(path, [svg])
         written.append(path)
     return written + render_png(written)
+
+
+def screenshot(page: Path, png: Path, width: int = 1400, height: int = 900, timeout: float = 90.0) -> Path:
+    """The first screen of an HTML page (``width`` x ``height``), as a reader's browser shows it."""
+    from harness.errors import HarnessError
+
+    binary = find_chromium()
+    if binary is None:
+        raise HarnessError("no chromium on PATH; install it (apt-get install chromium) or set HARNESS_CHROMIUM")
+    if not page.is_file():
+        raise HarnessError(f"{page}: no report to photograph; run nox -s matrix (or nox -s report) first")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    png.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="harness-shot-") as profile:
+        args = [
+            binary, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+            f"--user-data-dir={profile}", f"--window-size={width},{height}", f"--screenshot={png}",
+            "--virtual-time-budget=5000", page.resolve().as_uri(),
+        ]  # fmt: skip
+        try:
+            subprocess.run(args, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise HarnessError(f"chromium took more than {timeout:.0f} s to photograph {page}") from None
+    if not png.exists():
+        raise HarnessError(f"chromium wrote no {png}; run {binary} --headless --screenshot by hand to see why")
+    return png
+
+
+def readme_images(results: Path, docs: Path) -> list[Path]:
+    """``nox -s screenshot``: the README's pictures from a finished matrix's results folder: the
+    report's first screen (``report.png``, 1400x900), the step chart and the sequence diagram."""
+    from harness.errors import HarnessError
+
+    out = [screenshot(results / "report.html", docs / "report.png")]
+    for name in ("steps", "sequence"):
+        svg = results / f"{name}.svg"
+        if not svg.is_file():
+            raise HarnessError(f"{svg}: missing; the report writes it (nox -s report) when it has a depth sweep")
+        target = docs / svg.name
+        shutil.copyfile(svg, target)
+        out.append(target)
+        out += render_png([target])
+    return out
