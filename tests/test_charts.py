@@ -12,8 +12,18 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from harness.errors import HarnessError
 from harness.results import DONE, CellInfo, build
-from harness.results._charts import Step, depth_steps, pick_sequence, render_png, sequence_svg, step_chart_svg
+from harness.results._charts import (
+    Step,
+    depth_steps,
+    pick_sequence,
+    readme_images,
+    render_png,
+    screenshot,
+    sequence_svg,
+    step_chart_svg,
+)
 from tests._chromium import find_chromium
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -179,3 +189,21 @@ def test_each_picture_is_also_a_png_of_its_own_size_where_chromium_is_installed(
     assert head[:8] == b"\x89PNG\r\n\x1a\n"
     svg = ET.parse(tmp_path / "steps.svg").getroot()
     assert struct.unpack(">II", head[16:24]) == (int(svg.get("width")), int(svg.get("height")))
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(find_chromium() is None, reason="no chromium on PATH (apt-get install chromium)")
+def test_the_readme_pictures_are_the_reports_first_screen_at_1400x900_and_both_charts(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_REPORT_PNG", "0")
+    sweep_matrix().write(tmp_path / "results")
+    paths = readme_images(tmp_path / "results", tmp_path / "docs")
+    assert sorted(p.name for p in paths) == [
+        "report.png", "sequence.png", "sequence.svg", "steps.png", "steps.svg"
+    ]  # fmt: skip
+    head = (tmp_path / "docs" / "report.png").read_bytes()[:24]
+    assert struct.unpack(">II", head[16:24]) == (1400, 900)
+
+
+def test_the_readme_pictures_need_a_report_first(tmp_path):
+    with pytest.raises(HarnessError, match="no report to photograph; run nox -s matrix"):
+        screenshot(tmp_path / "report.html", tmp_path / "report.png")
