@@ -384,12 +384,12 @@ def find_chromium() -> str | None:
     return None
 
 
-def render_png(svgs: Sequence[Path], timeout: float = 60.0) -> list[Path]:
+def render_png(svgs: Sequence[Path], timeout: float = 60.0, *, always: bool = False) -> list[Path]:
     """Each SVG as a PNG of its own size, beside it, by headless Chromium (all at once, each bounded
     by ``timeout``). No browser, or one that fails, leaves the SVGs alone: the PNGs are a courtesy
-    for viewers that show no SVG. ``HARNESS_REPORT_PNG=0`` turns this off."""
+    for viewers that show no SVG. ``HARNESS_REPORT_PNG=0`` turns this off, unless ``always``."""
     binary = find_chromium()
-    if binary is None or os.environ.get("HARNESS_REPORT_PNG") == "0":
+    if binary is None or (os.environ.get("HARNESS_REPORT_PNG") == "0" and not always):
         return []
     procs = []
     for svg in svgs:
@@ -488,5 +488,8 @@ def readme_images(results: Path, docs: Path) -> list[Path]:
         target = docs / svg.name
         shutil.copyfile(svg, target)
         out.append(target)
-        out += render_png([target])
+        png = render_png([target], always=True)
+        if not png:
+            raise HarnessError(f"chromium wrote no PNG of {target}")
+        out += png
     return out
