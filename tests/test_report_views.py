@@ -260,7 +260,7 @@ def test_report_json_is_valid_against_its_schema_and_holds_ready_commands():
     commands = [
         c
         for r in data["rows"]
-        for c in [r["repro"], *(x[k] for x in r["not_ok"].values() for k in ("repro", "pip_repro"))]
+        for c in [r["repro"], *(x["repro"] for x in r["not_ok"].values()), *(g.get("pip_repro") for g in r["ranges"])]
         if c
     ]
     assert commands and not [c for c in commands if "{" in c], "no template left to fill"

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.results._counts import format_counts, ordered
-from harness.results._summary import Summary, name_params, summarize
+from harness.results._summary import Summary, name_params, size_and_condition, summarize
 
 if TYPE_CHECKING:
     from harness.results._report import Report, Row
@@ -185,9 +185,15 @@ def join_repro(parts: Sequence[str], release: str, seed: int | None) -> str:
     return parts[0] + release + parts[1] + ("" if seed is None else f" --seed {seed}") + parts[2]
 
 
+def _unfold_order(row: Row) -> tuple[Any, ...]:
+    family = name_params(row.scenario)[0]
+    size, condition = size_and_condition(row.scenario)
+    return (family, condition, row.backend, row.profile, -1 if size is None else size, row.scenario)
+
+
 def _row_label(row: Row) -> str:
     family, params = name_params(row.scenario)
-    what = ",".join(f"{k}={v}" for k, v in params.items()) if params else row.scenario
+    what = " ".join(f"{k}={v}" for k, v in params.items()) if params else row.scenario
     if what == family:
         what = ""
     return f"{what} · {row.backend}/{row.profile}" if what else f"{row.backend}/{row.profile}"
@@ -198,7 +204,9 @@ def heatmap_data(report: Report) -> dict[str, Any]:
     groups = columns(report)
     by_family: dict[str, list[int]] = {}
     rows_out: list[dict[str, Any]] = []
-    keyed = list(report.rows.values())
+    # Within a family: one condition, backend and profile together, its depths in numeric order,
+    # so an unfolded family reads as thresholds.
+    keyed = sorted(report.rows.values(), key=_unfold_order)
     for i, row in enumerate(keyed):
         by_family.setdefault(name_params(row.scenario)[0], []).append(i)
         cells, totals = [], []
@@ -218,8 +226,7 @@ def heatmap_data(report: Report) -> dict[str, Any]:
             totals.append(sum(counts.values()))
             if len(counts) > 1:
                 flaky[str(g)] = format_counts(counts)
-                not_ok = sum(n for o, n in counts.items() if o not in ("ok", "not_applicable"))
-                rate[str(g)] = f"{round(100 * not_ok / sum(counts.values()))}%"
+                rate[str(g)] = f"{round(100 * counts[worst(counts)] / sum(counts.values()))}%"
             first = releases[0]
             if set(counts) - {"ok", "not_applicable"}:
                 detail[str(g)] = row.detail.get(first, "")
@@ -293,11 +300,11 @@ code,pre{font:12px ui-monospace,Menlo,Consolas,monospace}
 table#heat{border-collapse:collapse}
 #heat th.v{font-weight:normal;font-size:10px;vertical-align:bottom;padding:0 1px;height:7.5em}
 #heat th.v span{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap}
-#heat th.n{text-align:left;font-weight:normal;white-space:nowrap;padding-right:6px;max-width:24em;
+#heat th.n{text-align:left;font-weight:normal;white-space:nowrap;padding-right:6px;max-width:34em;
  overflow:hidden;text-overflow:ellipsis}
 #heat tr.fam th.n button{font:inherit;border:0;background:none;cursor:pointer;padding:0;text-align:left}
 #heat tr.sub th.n{padding-left:1.5em;color:#444;font-size:11px}
-#heat td{min-width:22px;height:17px;border:1px solid #fff;cursor:pointer;text-align:center;font-size:9px;
+#heat td{min-width:30px;height:17px;border:1px solid #fff;cursor:pointer;text-align:center;font-size:9px;
  color:#fff;padding:0 1px}
 #heat td.fl{background-image:repeating-linear-gradient(45deg,rgba(255,255,255,.5) 0 2px,transparent 2px 5px)}
 #heat td.k-a,#heat td.k-s{color:#333} #heat td.sel{outline:2px solid #000}
@@ -455,8 +462,6 @@ def summary_html(summary: Summary) -> Element:
 
         for text in conditions[:MAX_CONDITIONS]:
             inner.add(el("li", None, text))
-        if len(conditions) > MAX_CONDITIONS:
-            inner.add(el("li", None, f"and {len(conditions) - MAX_CONDITIONS} more conditions (see the details)"))
         inner.add(el("li", None, f"repro ({era.repro_case}): ", el("code", None, era.repro)))
         head = el("b", None, _span(era.first, era.last))
         top.add(
@@ -464,8 +469,7 @@ def summary_html(summary: Summary) -> Element:
                 "li",
                 None,
                 head,
-                f" ({era.fixed()}): {era.outcome} in {era.rows} rows; "
-                f"{', '.join(era.backends)}; {', '.join(era.profiles)}",
+                era.head_rest(),
                 inner,
             )
         )
@@ -544,7 +548,11 @@ def legend(data: Mapping[str, Any]) -> Element:
     p = el("p", {"class": "legend"}, "Cells: ")
     for c, v in data["classes"].items():
         p.add(el("span", {"class": f"sw k-{c}"}), v["name"])
-    p.add(el("span", {"class": "sw k-n fl"}), "striped: flaky (the number is the runs that were not ok)")
+    p.add(
+        el("span", {"class": "sw k-n fl"}),
+        "striped: flaky. Numbers: a family's rows that are not ok; "
+        "in an unfolded row, the share of runs with the cell's colour",
+    )
     return p
 
 

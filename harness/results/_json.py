@@ -2,8 +2,9 @@
 
 What a tool reads: the summary (the same derivation the page and the Markdown show), every cell's
 environment, and per row its ranges, transitions, expectations and every cell that is not ``ok``,
-each with ready commands (``repro``: ``nox`` builds the cell's environment and runs it;
-``pip_repro``: the exact pins, then ``python -m harness run``). No command is a template to fill.
+each with a ready command (``repro``: ``nox`` builds the cell's environment and runs it; a range
+that is not ok also has ``pip_repro``: its first release's exact pins, then ``python -m harness
+run``; per cell that would double a file of thousands of cells). No command is a template to fill.
 ``format`` is bumped when a field changes meaning; fields are only ever added otherwise.
 """
 
@@ -90,7 +91,6 @@ def report_json(report: Report, summary: Summary | None = None) -> dict[str, Any
                         "seed": r.first_bad.get(cid, ("", None))[1],
                         "detail": r.detail.get(cid, ""),
                         "repro": report.repro(r, cid),
-                        "pip_repro": pip_repro(report, r, cid),
                     }
                     for cid, c in r.cells.items()
                     if set(c) - quiet

@@ -41,7 +41,7 @@ QUIET = frozenset({"ok", "not_applicable"})
 _NOT_RUN = frozenset({"not_applicable", INSTALL_FAILED, SKIPPED, CRASHED})
 
 #: Condition groups said per era, and always-facts said, before "and N more" (the details list all).
-MAX_CONDITIONS = 3
+MAX_CONDITIONS = 4
 MAX_FACTS = 3
 MAX_OTHER = 3
 
@@ -125,9 +125,13 @@ class ConditionGroup:
     by_combo: dict[str, tuple[Part, ...]]
 
     def smallest(self) -> int:
-        sizes = [p.flaky if p.flaky is not None else p.stable for parts in self.by_combo.values() for p in parts]
-        known = [s for s in sizes if s is not None]
+        """The smallest depth with the outcome in every run, in any part (a huge number if none)."""
+        known = [p.stable for parts in self.by_combo.values() for p in parts if p.stable is not None]
         return min(known) if known else 1 << 30
+
+    def whole(self, era_first: str, era_last: str) -> bool:
+        """Whether every backend/profile has one threshold over the whole era."""
+        return all(len(ps) == 1 and (ps[0].first, ps[0].last) == (era_first, era_last) for ps in self.by_combo.values())
 
     def text(self, era_first: str, era_last: str, everywhere: Sequence[str] = ()) -> str:
         grouped: dict[str, list[str]] = defaultdict(list)
@@ -186,9 +190,15 @@ class Era:
         return f"fixed in {self.fixed_in}" if self.fixed_in else "in the newest release too"
 
     def head(self) -> str:
+        return _span(self.first, self.last) + self.head_rest()
+
+    def head_rest(self) -> str:
+        """What the head line says after the range."""
+        more = len(self.groups) - MAX_CONDITIONS
         return (
-            f"{_span(self.first, self.last)} ({self.fixed()}): {self.outcome} in {self.rows} rows; "
+            f" ({self.fixed()}): {self.outcome} in {self.rows} rows; "
             f"{', '.join(self.backends)}; {', '.join(self.profiles)}"
+            + (f"; the first {MAX_CONDITIONS} of {len(self.groups)} conditions:" if more > 0 else "")
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -296,8 +306,6 @@ class Summary:
             add(era.head())
             for text in era.conditions()[:MAX_CONDITIONS]:
                 add("- " + text, 2)
-            if len(era.groups) > MAX_CONDITIONS:
-                add(f"- and {len(era.groups) - MAX_CONDITIONS} more conditions (see the details)", 2)
             add(f"- repro ({era.repro_case}): {era.repro}", 2)
         other = self.other_line()
         if other:
@@ -405,17 +413,22 @@ def _groups(
     report: Report, keys: Sequence[tuple[str, str, str]], era: Sequence[str], target: str
 ) -> list[ConditionGroup]:
     """Per condition and backend/profile, the thresholds over the era; conditions with the same
-    thresholds said together, the smallest first."""
+    thresholds said together. Those that hold over the whole era come first (a condition that only
+    some releases of the era have is a detail of those releases), the smallest stable depth first."""
     by_condition: dict[str, dict[str, list[tuple[int, Row]]]] = defaultdict(lambda: defaultdict(list))
     for key in keys:
         size, condition = size_and_condition(key[0])
+        endpoint = (getattr(report.rows[key], "sweep", None) or {}).get("endpoint")
+        if endpoint and "endpoint=" not in condition:  # what the endpoint does is half the condition
+            condition += f" endpoint={endpoint}"
         by_condition[condition][f"{key[1]}/{key[2]}"].append((-1 if size is None else size, report.rows[key]))
     groups: dict[tuple[tuple[str, tuple[Part, ...]], ...], list[str]] = defaultdict(list)
     for condition, combos in by_condition.items():
         thresholds = tuple(sorted((combo, _parts(rows, era, target)) for combo, rows in combos.items()))
         groups[thresholds].append(condition)
     out = [ConditionGroup(sorted(conds), dict(t)) for t, conds in groups.items()]
-    return sorted(out, key=lambda g: (g.smallest(), -len(g.by_combo), g.conditions))
+    first, last = era[0], era[-1]
+    return sorted(out, key=lambda g: (not g.whole(first, last), g.smallest(), -len(g.by_combo), g.conditions))
 
 
 def _parts(rows: Sequence[tuple[int, Row]], era: Sequence[str], target: str) -> tuple[Part, ...]:
