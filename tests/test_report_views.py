@@ -155,8 +155,10 @@ def test_the_summary_agrees_with_the_range_table_it_is_derived_from_and_follows_
     assert "from 3 in 0.28.0 – 0.30.0, from 2 in 0.31.0 on asyncio/uvicorn" in after[1]  # noqa: RUF001
 
 
-def test_the_summary_is_a_few_lines_that_wrap_to_the_terminal_width():
+def test_the_summary_is_a_few_lines_that_wrap_to_the_terminal_width(monkeypatch):
     summary = small_matrix(extra=True).summary()
+    monkeypatch.setenv("COLUMNS", "50")
+    assert max(len(line) for line in summary.text().splitlines() if " " in line.strip()) <= 50, "COLUMNS is honoured"
     assert len(summary.to_markdown().splitlines()) <= 15
     for width in (80, 60):
         lines = summary.lines(width)

@@ -16,6 +16,9 @@ whenever the results do:
   and a smaller one that has it in only some runs (flaky, with its rate). Conditions with the same
   thresholds are said once. When the threshold moves inside an era, each part says its releases.
 
+For a terminal (the gate, ``python -m harness report``) ``summarize(report).text()`` wraps the same
+lines to ``COLUMNS``; ``lines(width)`` gives them as a list.
+
 The size of a scenario is read from its name (the results contract puts the sweep parameters
 there): ``depth=N``, else the layers of ``stack=...``; a scenario without either has no size and
 is said to fail as it is.
@@ -23,6 +26,7 @@ is said to fail as it is.
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -315,18 +319,22 @@ class Summary:
         return out
 
     def to_markdown(self) -> str:
-        """The same lines as a Markdown list; repro commands as code."""
-        lines = []
-        for line in self.lines():
-            text = line.lstrip()
-            nested = line.startswith("  ")
-            if text.startswith("- repro ("):
-                head, _, command = text.partition("): ")
-                text = f"{head}): `{command}`"
-            elif not nested:
-                text = f"- {text}"
-            lines.append(("  " if nested else "") + text)
-        return "\n".join(lines)
+        """The same lines as a Markdown list: each era's range in bold, repro commands as code."""
+        out = []
+        if not self.eras:
+            out.append(f"- {self.target}: on none of the {self.releases} releases, beyond what holds on every release")
+        for era in self.eras:
+            out.append(f"- **{_span(era.first, era.last)}**{era.head_rest()}")
+            out += [f"  - {text}" for text in era.conditions()[:MAX_CONDITIONS]]
+            out.append(f"  - repro ({era.repro_case}): `{era.repro}`")
+        other = self.other_line()
+        out += [f"- {line}" for line in ([other] if other else []) + self.fact_lines()]
+        return "\n".join(out)
+
+    def text(self, width: int | None = None) -> str:
+        """The summary for a terminal (the gate's output): wrapped to ``width``, by default the
+        terminal's (``COLUMNS`` when set)."""
+        return "\n".join(self.lines(width or shutil.get_terminal_size((80, 24)).columns))
 
 
 def summarize(report: Report, target: str = TARGET) -> Summary:
