@@ -29,7 +29,7 @@ from harness.matrix._cells import Cell, dev_cell, is_dev_target, make_cell
 from harness.matrix._config import MatrixConfig, load
 from harness.matrix._envs import ensure_env
 from harness.matrix._fastapi import fastapi_cell, fastapi_releases, resolve_starlette
-from harness.results import DONE, Store, check_output, format_counts, nox_command, outcome_set
+from harness.results import DONE, CellDiff, Store, check_output, compare, format_counts, nox_command, outcome_set
 from harness.scenario import load_catalogue, select
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ def parse_side(text: str, option: str) -> tuple[str, Version]:
 
 
 def gate_session(session: nox.Session) -> None:
-    from harness.results import compare, publish
+    from harness.results import publish
 
     try:
         o = gate_parser().parse_args(session.posargs)
@@ -227,11 +227,35 @@ def gate_session(session: nox.Session) -> None:
     except HarnessError as e:
         session.error(str(e))
     code = publish(diffs, o.strict, b, a, o.junit)
+    paths = write_upgrade_report(probe, "gate", (old, before), (new, after), diffs, o.strict)
+    session.log("report: " + ", ".join(str(p) for p in paths))
     session.log(f"{probe.envs_built} environments used, {time.perf_counter() - probe.started:.1f} s")
     if code and o.shrink and o.app:
         probe.shrink_on(new)
     if code:
         session.error(f"the gate fails: cells got worse from {old.label} to {new.label} (see the table above)")
+
+
+def write_upgrade_report(
+    probe: UpgradeRunner,
+    kind: str,
+    old: tuple[Cell, list[dict[str, Any]]],
+    new: tuple[Cell, list[dict[str, Any]]],
+    diffs: list[CellDiff],
+    strict: bool,
+    headline: str = "",
+) -> list[Path]:
+    """``report.{md,html,json}`` in the upgrade results folder: the summary, the changes grouped,
+    a repro per group and both sides as they were resolved (from their status files)."""
+    from harness.results._upgrade_report import Side, UpgradeReport, summary_lines
+
+    sides = []
+    for cell, _ in (old, new):
+        st = probe.store.status(cell.id)
+        sides.append(Side(cell.label, cell.id, list(st.resolved) if st else [], dict(st.environment) if st else {}))
+    summary = summary_lines(sides[0], sides[1], {old[0].id: old[1], new[0].id: new[1]})
+    report = UpgradeReport(kind, sides[0], sides[1], diffs, strict, headline, summary)
+    return report.write(probe.store.root)
 
 
 def _check_order(old: Cell, new: Cell, old_text: str, new_text: str) -> None:
@@ -280,10 +304,11 @@ def bisect_session(session: nox.Session) -> None:
         kind, between = _bisect_range(probe, o.good, o.bad)
         seen: dict[int, tuple[Cell, Counter[str]]] = {}
         by_cell: dict[int, dict[tuple[str, str, str], tuple[str, ...]]] = {}
+        records_at: dict[int, list[dict[str, Any]]] = {}
 
         def probe_at(i: int) -> dict[tuple[str, str, str], tuple[str, ...]]:
             cell = probe.cell(f"{kind}=={between[i]}", "--good" if i == 0 else "--bad")
-            records = probe.run(cell)
+            records = records_at[i] = probe.run(cell)
             seen[i] = (cell, Counter(r["outcome"] for r in records))
             session.log(f"probe {cell.label}: {format_counts(seen[i][1], fractions=False)}")
             by_cell[i] = _outcome_sets(records)
@@ -313,11 +338,19 @@ def bisect_session(session: nox.Session) -> None:
         f"{k[0]} {k[1]}/{k[2]}: {'/'.join(by_cell[lo].get(k, ('-',)))} -> {'/'.join(by_cell[hi].get(k, ('-',)))}"
         for k in moved[:2]
     )
+    headline = f"first change: {last_good.label} -> {first_bad.label} ({len(moved)} cells, e.g. {example})"
     session.log(
-        f"first change: {last_good.label} -> {first_bad.label} ({len(moved)} cells, e.g. {example}); "
-        f"{probe.envs_built} environments, {len(seen)} probes of {o.repeat} repeats, "
+        f"{headline}; {probe.envs_built} environments, {len(seen)} probes of {o.repeat} repeats, "
         f"{time.perf_counter() - probe.started:.1f} s"
     )
+    # The cells that differ between the bounds, on the last good and the first bad release.
+    sides = [
+        (seen[i][0], [r for r in records_at[i] if (r["scenario"], r["backend"], r["profile"]) in set(differing)])
+        for i in (lo, hi)
+    ]
+    diffs = compare(sides[0][1], sides[1][1])[0]
+    paths = write_upgrade_report(probe, "bisect", sides[0], sides[1], diffs, strict=False, headline=headline)
+    session.log("report: " + ", ".join(str(p) for p in paths))
     args = [arg for s in probe.selection.scenarios for arg in ("--scenario", s)]
     args += ["--backend", ",".join(probe.selection.backends), "--repeat", str(o.repeat)]
     if kind == "fastapi" or o.app:  # a gate between the last good and first bad release reruns it all

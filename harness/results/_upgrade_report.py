@@ -1,0 +1,274 @@
+"""The gate's and bisect's report: ``results/upgrade/report.{md,html,json}``.
+
+A gate on a real upgrade changes a hundred cells or more, and a line per cell hides the answer.
+The report says it the way a reviewer asks: first the summary of both sides (the matrix report's
+own ``summarize``, over just these two releases), then the changed cells grouped by scenario family
+and by what moved (the verdict and the observation that got worse or changed), each group with
+its cells counted by how they moved and one repro, that of its smallest case (the fewest
+middleware layers, then the shortest name), then the two sides as they were resolved (every
+installed distribution, from the cell's ``uv pip freeze``), so that a change can be traced to
+anyio or trio moving as well as Starlette.
+
+The HTML is an element tree (every name and message escaped by the serializer), static, with no
+script and no network.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.results._diff import BETTER, SAME, WORSE, CellDiff, failing, title
+from harness.results._files import write_atomic
+
+_ORDER = {WORSE: 0, "removed": 1, "changed": 2, "added": 3, BETTER: 4}
+
+
+@dataclass
+class Side:
+    """One side of the comparison as it ran."""
+
+    label: str
+    cell_id: str
+    #: ``name==version`` of everything installed in the side's environment.
+    resolved: list[str] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    def key_versions(self) -> str:
+        """``starlette 0.37.2, anyio 4.6.0, trio 0.27.0, fastapi ...``: what decides the outcome."""
+        pins = dict(p.split("==", 1) for p in self.resolved if "==" in p)
+        names = ("fastapi", "starlette", "anyio", "trio")
+        said = [f"{n} {pins[n]}" for n in names if n in pins]
+        py = self.environment.get("python")
+        return ", ".join([*said, *([f"python {py}"] if py else [])]) or self.label
+
+
+def family(scenario: str) -> str:
+    return scenario.split("[", 1)[0]
+
+
+def size(scenario: str) -> tuple[int, int, str]:
+    """How small a case is: its depth or stack layers (from its name's parameters), then its name."""
+    from harness.results._summary import name_params, stack_size
+
+    _, params = name_params(scenario)
+    depth = params.get("depth", "")
+    layers = int(depth) if depth.isdigit() else stack_size(params["stack"]) if "stack" in params else 10**6
+    return layers, len(scenario), scenario
+
+
+@dataclass
+class Group:
+    """Changed cells of one family that moved the same way."""
+
+    verdict: str
+    family: str
+    why: str
+    cells: list[CellDiff]
+    failing: bool
+
+    @property
+    def moves(self) -> list[tuple[str, int]]:
+        """``ok -> no_response_returned``: how many cells, most first."""
+        tally = Counter(f"{d.before_label} → {d.after_label}" for d in self.cells)
+        return tally.most_common()
+
+    @property
+    def smallest(self) -> CellDiff:
+        return min(self.cells, key=lambda d: (size(d.scenario), d.backend, d.profile))
+
+    def to_json(self) -> dict[str, Any]:
+        small = self.smallest
+        return {
+            "verdict": self.verdict,
+            "family": self.family,
+            "why": self.why,
+            "fails_the_gate": self.failing,
+            "cells": len(self.cells),
+            "moves": [{"move": m, "cells": n} for m, n in self.moves],
+            "smallest": {"scenario": small.scenario, "backend": small.backend, "profile": small.profile},
+            "repro": small.repro,
+            "members": [
+                {
+                    "scenario": d.scenario,
+                    "backend": d.backend,
+                    "profile": d.profile,
+                    "before": d.before_label,
+                    "after": d.after_label,
+                }
+                for d in self.cells
+            ],
+        }
+
+
+def grouped(diffs: Sequence[CellDiff], strict: bool) -> list[Group]:
+    """The changed cells by (verdict, family, what moved), worst and largest first."""
+    bad = set(map(id, failing(diffs, strict)))
+    out: dict[tuple[str, str, str], list[CellDiff]] = {}
+    for d in diffs:
+        if d.verdict != SAME:
+            out.setdefault((d.verdict, family(d.scenario), d.why), []).append(d)
+    groups = [Group(v, f, w, cells, any(id(c) in bad for c in cells)) for (v, f, w), cells in out.items()]
+    return sorted(groups, key=lambda g: (not g.failing, _ORDER.get(g.verdict, 9), -len(g.cells), g.family))
+
+
+@dataclass
+class UpgradeReport:
+    kind: str  # "gate" or "bisect"
+    before: Side
+    after: Side
+    diffs: list[CellDiff]
+    strict: bool = False
+    #: What the run found in one line (bisect: where the first change is).
+    headline: str = ""
+    #: The summary of both sides (``_summary.summarize``), as plain lines.
+    summary: list[str] = field(default_factory=list)
+
+    @property
+    def groups(self) -> list[Group]:
+        return grouped(self.diffs, self.strict)
+
+    @property
+    def verdict(self) -> str:
+        return "FAIL" if failing(self.diffs, self.strict) else "pass"
+
+    def _head(self) -> str:
+        changed = sum(d.verdict != SAME for d in self.diffs)
+        bad = len(failing(self.diffs, self.strict))
+        return (
+            f"{len(self.diffs)} cells compared; {changed} changed in {len(self.groups)} groups, "
+            f"{bad} fail the gate{' (strict)' if self.strict else ''}."
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "title": title(self.before.label, self.after.label),
+            "verdict": self.verdict,
+            "strict": self.strict,
+            "headline": self.headline,
+            "summary": self.summary,
+            "cells": len(self.diffs),
+            "changed": sum(d.verdict != SAME for d in self.diffs),
+            "groups": [g.to_json() for g in self.groups],
+            "sides": {
+                name: {
+                    "label": s.label,
+                    "cell": s.cell_id,
+                    "versions": s.key_versions(),
+                    "resolved": s.resolved,
+                    "environment": s.environment,
+                }
+                for name, s in (("before", self.before), ("after", self.after))
+            },
+        }
+
+    def to_markdown(self) -> str:
+        out = [f"# {self.kind}: {title(self.before.label, self.after.label)}: {self.verdict}\n"]
+        if self.headline:
+            out.append(self.headline + "\n")
+        out.append(self._head() + "\n")
+        if self.summary:
+            out.append("## Summary of both sides\n\n```text\n" + "\n".join(self.summary) + "\n```\n")
+        out.append("## Changes, grouped\n")
+        if not self.groups:
+            out.append("No cell changed.\n")
+        for g in self.groups:
+            mark = " **fails the gate**" if g.failing else ""
+            why = f" ({g.why})" if g.why else ""
+            out.append(f"### {g.verdict}: `{g.family}`{why}, {len(g.cells)} cells{mark}\n")
+            out.extend(f"- {m}: {n}" for m, n in g.moves)
+            small = g.smallest
+            out.append(f"- smallest case: `{small.scenario}` {small.backend}/{small.profile}")
+            if small.repro:
+                out.append(f"- reproduce (with the after side installed): `{small.repro}`")
+            out.append("")
+        out.append("## Sides\n")
+        out.append("| side | label | versions | resolved |\n|---|---|---|---|")
+        for name, s in (("before", self.before), ("after", self.after)):
+            out.append(f"| {name} | {s.label} | {s.key_versions()} | {len(s.resolved)} distributions |")
+        for name, s in (("before", self.before), ("after", self.after)):
+            if s.resolved:
+                out.append(f"\n<details><summary>{name}: every distribution</summary>\n\n```text")
+                out.extend(s.resolved)
+                out.append("```\n</details>")
+        return "\n".join(out) + "\n"
+
+    def to_html(self) -> str:
+        page = ET.Element("html", lang="en")
+        head = ET.SubElement(page, "head")
+        ET.SubElement(head, "meta", charset="utf-8")
+        ET.SubElement(head, "title").text = f"{self.kind}: {title(self.before.label, self.after.label)}"
+        ET.SubElement(head, "style").text = (
+            "body{font:14px system-ui,sans-serif;margin:1.5em;max-width:80em} code,pre{background:#f4f4f4}"
+            " .fail{color:#b00020} table{border-collapse:collapse} td,th{border:1px solid #ccc;padding:2px 8px}"
+        )
+        body = ET.SubElement(page, "body")
+        h1 = ET.SubElement(body, "h1")
+        h1.text = f"{self.kind}: {title(self.before.label, self.after.label)}: "
+        ET.SubElement(h1, "span", {"class": "fail" if self.verdict == "FAIL" else "pass"}).text = self.verdict
+        for text in (self.headline, self._head()):
+            if text:
+                ET.SubElement(body, "p").text = text
+        if self.summary:
+            ET.SubElement(body, "h2").text = "Summary of both sides"
+            ET.SubElement(body, "pre").text = "\n".join(self.summary)
+        ET.SubElement(body, "h2").text = "Changes, grouped"
+        for g in self.groups:
+            section = ET.SubElement(body, "section", {"data-family": g.family, "data-verdict": g.verdict})
+            h3 = ET.SubElement(section, "h3", {"class": "fail"} if g.failing else {})
+            h3.text = f"{g.verdict}: {g.family}" + (f" ({g.why})" if g.why else "") + f", {len(g.cells)} cells"
+            ul = ET.SubElement(section, "ul")
+            for m, n in g.moves:
+                ET.SubElement(ul, "li").text = f"{m}: {n}"
+            small = g.smallest
+            ET.SubElement(ul, "li").text = f"smallest case: {small.scenario} {small.backend}/{small.profile}"
+            if small.repro:
+                ET.SubElement(section, "pre", {"class": "repro"}).text = small.repro
+            details = ET.SubElement(section, "details")
+            ET.SubElement(details, "summary").text = f"all {len(g.cells)} cells"
+            ET.SubElement(details, "pre").text = "\n".join(
+                f"{d.scenario} {d.backend}/{d.profile}: {d.before_label} → {d.after_label}" for d in g.cells
+            )
+        ET.SubElement(body, "h2").text = "Sides"
+        table = ET.SubElement(body, "table")
+        for name, s in (("before", self.before), ("after", self.after)):
+            tr = ET.SubElement(table, "tr")
+            for text in (name, s.label, s.key_versions()):
+                ET.SubElement(tr, "td").text = text
+            td = ET.SubElement(tr, "td")
+            details = ET.SubElement(td, "details")
+            ET.SubElement(details, "summary").text = f"{len(s.resolved)} distributions"
+            ET.SubElement(details, "pre").text = "\n".join(s.resolved)
+        return "<!doctype html>\n" + ET.tostring(page, encoding="unicode", method="html") + "\n"
+
+    def write(self, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = [folder / "report.md", folder / "report.html", folder / "report.json"]
+        write_atomic(paths[0], [self.to_markdown()])
+        write_atomic(paths[1], [self.to_html()])
+        write_atomic(paths[2], [json.dumps(self.to_json(), indent=1, sort_keys=True)])
+        return paths
+
+
+def summary_lines(before: Side, after: Side, records: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The matrix report's summary over the two sides (empty where it cannot be made)."""
+    from harness.results._report import CellInfo, build
+
+    try:
+        from harness.results._summary import summarize
+    except ImportError:  # pragma: no cover - the summary module ships with the harness
+        return []
+    cells = [
+        CellInfo(
+            id=s.cell_id, starlette=str((records.get(s.cell_id) or [{}])[0].get("starlette", s.cell_id)), status="done"
+        )
+        for s in (before, after)
+    ]
+    report = build(cells, records)
+    return summarize(report).lines(width=100)
