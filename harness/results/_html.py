@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.results._counts import format_counts, ordered
-from harness.results._summary import Summary, name_params, size_and_condition, summarize
+from harness.results._counts import format_counts
+from harness.results._summary import Summary, name_params, size_and_condition
 
 if TYPE_CHECKING:
     from harness.results._report import Report, Row
@@ -153,7 +153,7 @@ def columns(report: Report) -> list[list[str]]:
     prev: tuple[Any, ...] | None = None
     rows = list(report.rows.values())
     for cid in report.versions:
-        signature = tuple(tuple(ordered(r.cells[cid])) if cid in r.cells else None for r in rows)
+        signature = tuple(frozenset(r.cells[cid]) if cid in r.cells else None for r in rows)
         if groups and signature == prev:
             groups[-1].append(cid)
         else:
@@ -563,13 +563,14 @@ def _class_css(data: Mapping[str, Any]) -> Raw:
 
 def details_html(report: Report, summary: Summary, folder: Path | None, agreement: Mapping[str, Any] | None) -> Element:
     """Everything that is not the answer, folded: charts, every condition of every era, ranges,
-    transitions, flaky cells, expectations, the cells' environments, the real servers."""
+    flaky cells, the cells' environments, the real servers (the transitions are in report.md
+    and report.json: the ranges say the same, and the page stays light)."""
     from harness.results._report import label
 
     d = el(
         "details",
         {"id": "details"},
-        el("summary", None, "Details: conditions, ranges, transitions, flaky cells, cells"),
+        el("summary", None, "Details: conditions, ranges, flaky cells, cells"),
     )
     if folder is not None:
         for name, alt in (
@@ -590,17 +591,6 @@ def details_html(report: Report, summary: Summary, folder: Path | None, agreemen
                 [r.scenario, r.backend, r.profile, _span(a, b), label(t) if len(k) > 1 else k[0], r.detail.get(a, "")]
                 for r in interesting
                 for a, b, k, t in report.ranges(r)
-            ),
-        )
-    )
-    d.add(el("h3", None, "Transitions"))
-    d.add(
-        table(
-            ["scenario", "backend", "profile", "between", "was", "now"],
-            (
-                [r.scenario, r.backend, r.profile, f"{a} → {b}", x, y]
-                for r in interesting
-                for a, b, x, y in report.transitions(r)
             ),
         )
     )
@@ -686,7 +676,7 @@ def agreement_section(agreement: Mapping[str, Any]) -> Element:
 
 def page(report: Report, agreement: Mapping[str, Any] | None = None, folder: Path | None = None) -> str:
     """The whole page as text."""
-    summary = summarize(report)
+    summary = report.summary()
     data = heatmap_data(report)
     title = "Starlette BaseHTTPMiddleware under client disconnects"
     head = el(

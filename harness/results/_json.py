@@ -14,8 +14,8 @@ import shlex
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from harness.results._repro import run_args
-from harness.results._summary import Summary, summarize
+from harness.results._repro import run_args, seed_suffix
+from harness.results._summary import Summary
 
 if TYPE_CHECKING:
     from harness.results._report import Report, Row
@@ -54,10 +54,15 @@ def pip_repro(report: Report, row: Row, cell_id: str) -> str:
 
 
 def report_json(report: Report, summary: Summary | None = None) -> dict[str, Any]:
-    summary = summary or summarize(report)
+    summary = summary or report.summary()
     quiet = {"ok", "not_applicable"}
     rows = []
     for r in report.rows.values():
+        template = report._template(r)  # what report.repro fills, built once per row
+
+        def repro(cid: str, row: Row = r, template: str = template) -> str:
+            return template.format(version=cid, seed=seed_suffix(row.first_bad.get(cid, ("", None))[1]))
+
         ranges = []
         first_bad = None
         for a, b, k, t in report.ranges(r):
@@ -69,7 +74,7 @@ def report_json(report: Report, summary: Summary | None = None) -> dict[str, Any
                 "detail": r.detail.get(a, ""),
             }
             if set(k) - quiet:
-                entry["repro"] = report.repro(r, a)
+                entry["repro"] = repro(a)
                 entry["pip_repro"] = pip_repro(report, r, a)
                 first_bad = first_bad or entry["repro"]
             ranges.append(entry)
@@ -90,7 +95,7 @@ def report_json(report: Report, summary: Summary | None = None) -> dict[str, Any
                         "outcomes": dict(c),
                         "seed": r.first_bad.get(cid, ("", None))[1],
                         "detail": r.detail.get(cid, ""),
-                        "repro": report.repro(r, cid),
+                        "repro": repro(cid),
                     }
                     for cid, c in r.cells.items()
                     if set(c) - quiet

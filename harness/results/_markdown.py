@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.results._summary import Summary, summarize
+from harness.results._summary import Summary
 
 if TYPE_CHECKING:
     from harness.results._report import Report
@@ -27,7 +27,7 @@ def cell(text: object) -> str:
 def markdown(report: Report, folder: Path | None = None, summary: Summary | None = None) -> str:
     from harness.results._report import _span, label
 
-    summary = summary or summarize(report)
+    summary = summary or report.summary()
     interesting = report.interesting()
     out = [
         f"{TITLE}\n\nGenerated {report.generated}: {len(report.cells)} releases, {len(report.rows)} rows "

@@ -188,9 +188,14 @@ class Report:
         return report_json(self)
 
     def summary(self) -> Summary:
-        """The answer in a few lines, derived from the range table (``_summary``); ``.lines(80)``
-        for a terminal."""
-        return summarize(self)
+        """The answer in a few lines, derived from the range table (``_summary``); ``.text()`` for
+        a terminal. Derived once for the Markdown, the page and the JSON alike (again when a cell or
+        a row is added)."""
+        key = (tuple(map(id, self.cells)), len(self.rows), sum(len(r.cells) for r in self.rows.values()))
+        cached = self.__dict__.get("_summary")
+        if cached is None or cached[0] != key:
+            cached = self.__dict__["_summary"] = (key, summarize(self))
+        return cached[1]
 
     def to_markdown(self, folder: Path | None = None) -> str:
         """The answer first, then every table folded (``_markdown``); ``folder`` is where the
