@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from contextlib import redirect_stdout
 from html.parser import HTMLParser
 from types import SimpleNamespace
 
 from harness.matrix import Cell
 from harness.matrix._upgrade import write_upgrade_report
-from harness.results import DONE, WORSE, Store, compare
+from harness.results import DONE, WORSE, CellDiff, Store, compare
 from harness.results._diff import print_table
 from harness.results._upgrade_report import Side, UpgradeReport, grouped
 
@@ -159,3 +160,23 @@ def test_the_terminal_table_fits_its_columns_wrapping_names_not_rows(monkeypatch
         assert widths[columns] <= int(columns), lines
         assert sum("WORSE" in line for line in lines) == 3  # a group's head is one row
     assert widths["120"] > 80
+
+
+def test_cells_that_moved_the_same_way_by_different_amounts_are_one_group():
+    def diff(depth, why):
+        return CellDiff(
+            f"depth-sweep[depth={depth}]", "asyncio", "uvicorn", Counter(ok=1), Counter(no_response_returned=1),
+            WORSE, why, "python -m harness run ...",
+        )  # fmt: skip
+
+    diffs = [
+        diff(4, "was ok; layers skipped 0 -> 2; response partial -> none"),
+        diff(6, "was ok; layers skipped 0 -> 4; response partial -> none"),
+        diff(5, "was ok; layers skipped 0 -> 0/3; response complete -> none"),
+    ]
+    groups = grouped(diffs, strict=False)
+    assert [(g.why, len(g.cells)) for g in groups] == [
+        ("was ok; layers skipped (more); response partial -> none", 2),
+        ("was ok; layers skipped (more); response complete -> none", 1),
+    ]
+    assert groups[0].smallest.scenario == "depth-sweep[depth=4]"

@@ -178,15 +178,8 @@ def title(before: str, after: str) -> str:
     return f"{before} → {after}" if before.startswith("fastapi") else f"Starlette {before} → {after}"
 
 
-def groups(diffs: Sequence[CellDiff]) -> list[tuple[tuple[str, str, str, str], list[CellDiff]]]:
-    """Changed cells that changed the same way (verdict, before, after, which observation moved),
-    worst first: a reader sees three kinds of change, not 163 lines."""
-    order = {WORSE: 0, REMOVED: 1, CHANGED: 2, ADDED: 3, BETTER: 4}
-    out: dict[tuple[str, str, str, str], list[CellDiff]] = {}
-    for d in diffs:
-        if d.verdict != SAME:
-            out.setdefault((d.verdict, d.before_label, d.after_label, d.why), []).append(d)
-    return sorted(out.items(), key=lambda kv: (order.get(kv[0][0], 9), -len(kv[1])))
+#: Where-lines a group shows in a terminal before "and N more" (report.md lists them all).
+WHERE_LINES = 4
 
 
 def _where(cells: Sequence[CellDiff]) -> list[str]:
@@ -198,8 +191,11 @@ def _where(cells: Sequence[CellDiff]) -> list[str]:
 
 
 def print_table(diffs: Sequence[CellDiff], strict: bool, before: str, after: str) -> None:
-    """The gate's answer for a terminal: changes grouped, names wrapped inside their column (rows
-    never break apart), one repro per group; fits 80 columns and follows ``COLUMNS``."""
+    """The gate's answer for a terminal: changes grouped by family and what moved (as the report
+    groups them), names wrapped inside their column (rows never break apart), the first few cells
+    and the smallest case's repro per group; fits 80 columns and follows ``COLUMNS``."""
+    from harness.results._upgrade_report import grouped
+
     changed = [d for d in diffs if d.verdict != SAME]
     bad = failing(diffs, strict)
     try:
@@ -214,15 +210,18 @@ def print_table(diffs: Sequence[CellDiff], strict: bool, before: str, after: str
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
-    for (verdict, was, now, why), cells in groups(diffs):
-        failed = any(d in bad for d in cells)
-        style = "red" if failed else ("green" if verdict == BETTER else "yellow")
-        head = f"{was} → {now}" + (f" ({why})" if why else "") + f": {len(cells)} cell{'s' * (len(cells) != 1)}"
-        grid.add_row(f"[{style}]{verdict.upper()}[/]", escape(head))
-        for line in _where(cells):
+    for g in grouped(diffs, strict):
+        style = "red" if g.failing else ("green" if g.verdict == BETTER else "yellow")
+        moves = ", ".join(f"{m} ({n})" if len(g.moves) > 1 else m for m, n in g.moves)
+        head = f"{g.family}: {moves}" + (f" ({g.why})" if g.why else "") + f": {len(g.cells)} cell"
+        grid.add_row(f"[{style}]{g.verdict.upper()}[/]", escape(head + "s" * (len(g.cells) != 1)))
+        where = _where(g.cells)
+        for line in where[:WHERE_LINES]:
             grid.add_row("", escape(line))
-        if failed and cells[0].repro:
-            grid.add_row("", escape(f"reproduce: {cells[0].repro}"))
+        if len(where) > WHERE_LINES:
+            grid.add_row("", f"and {len(where) - WHERE_LINES} more scenarios (report.md lists them)")
+        if g.failing and g.smallest.repro:
+            grid.add_row("", escape(f"reproduce: {g.smallest.repro}"))
     if changed:
         console.print(grid)
     verdict = "FAIL" if bad else "pass"

@@ -16,6 +16,7 @@ script and no network.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Sequence
@@ -62,6 +63,10 @@ def size(scenario: str) -> tuple[int, int, str]:
     return layers, len(scenario), scenario
 
 
+def _smallness(d: CellDiff) -> tuple[Any, ...]:
+    return (size(d.scenario), d.backend, d.profile)
+
+
 @dataclass
 class Group:
     """Changed cells of one family that moved the same way."""
@@ -80,7 +85,7 @@ class Group:
 
     @property
     def smallest(self) -> CellDiff:
-        return min(self.cells, key=lambda d: (size(d.scenario), d.backend, d.profile))
+        return min(self.cells, key=_smallness)
 
     def to_json(self) -> dict[str, Any]:
         small = self.smallest
@@ -106,14 +111,37 @@ class Group:
         }
 
 
+_MOVE = re.compile(r"^(?P<name>.+) (?P<was>\S+) -> (?P<now>\S+)$")
+_COUNT = re.compile(r"^[\d/]+$")
+
+
+def observation(why: str) -> str:
+    """What moved, without the amounts that differ from one depth to the next: ``layers skipped
+    0 -> 3`` and ``0 -> 5`` are one observation (``layers skipped``); ``response partial -> none``
+    and ``response complete -> none`` stay two."""
+    parts = []
+    for part in why.split("; "):
+        m = _MOVE.match(part)
+        if m and _COUNT.match(m["was"]) and _COUNT.match(m["now"]):
+            part = f"{m['name']} (more)" if _total(m["now"]) > _total(m["was"]) else f"{m['name']} (changed)"
+        parts.append(part)
+    return "; ".join(parts)
+
+
+def _total(counts: str) -> int:
+    return max(int(n) for n in counts.split("/"))
+
+
 def grouped(diffs: Sequence[CellDiff], strict: bool) -> list[Group]:
     """The changed cells by (verdict, family, what moved), worst and largest first."""
     bad = set(map(id, failing(diffs, strict)))
     out: dict[tuple[str, str, str], list[CellDiff]] = {}
     for d in diffs:
         if d.verdict != SAME:
-            out.setdefault((d.verdict, family(d.scenario), d.why), []).append(d)
-    groups = [Group(v, f, w, cells, any(id(c) in bad for c in cells)) for (v, f, w), cells in out.items()]
+            out.setdefault((d.verdict, family(d.scenario), observation(d.why)), []).append(d)
+    groups = [
+        Group(v, f, w, sorted(cells, key=_smallness), any(id(c) in bad for c in cells)) for (v, f, w), cells in out.items()
+    ]
     return sorted(groups, key=lambda g: (not g.failing, _ORDER.get(g.verdict, 9), -len(g.cells), g.family))
 
 
