@@ -140,7 +140,8 @@ def grouped(diffs: Sequence[CellDiff], strict: bool) -> list[Group]:
         if d.verdict != SAME:
             out.setdefault((d.verdict, family(d.scenario), observation(d.why)), []).append(d)
     groups = [
-        Group(v, f, w, sorted(cells, key=_smallness), any(id(c) in bad for c in cells)) for (v, f, w), cells in out.items()
+        Group(v, f, w, sorted(cells, key=_smallness), any(id(c) in bad for c in cells))
+        for (v, f, w), cells in out.items()
     ]
     return sorted(groups, key=lambda g: (not g.failing, _ORDER.get(g.verdict, 9), -len(g.cells), g.family))
 
