@@ -180,3 +180,11 @@ def test_cells_that_moved_the_same_way_by_different_amounts_are_one_group():
         ("was ok; layers skipped (more); response complete -> none", 1),
     ]
     assert groups[0].smallest.scenario == "depth-sweep[depth=4]"
+
+
+def test_bisect_reports_where_the_change_is_not_a_gate_verdict():
+    r = report()
+    r.kind, r.headline = "bisect", "first change: 0.27.0 -> 0.28.0"
+    md = r.to_markdown()
+    assert md.startswith("# bisect: Starlette 0.27.0 → 0.28.0: first change\n\nfirst change: 0.27.0 -> 0.28.0")
+    assert "fails the gate" not in md and "15 are worse." in md

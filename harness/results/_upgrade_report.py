@@ -164,14 +164,16 @@ class UpgradeReport:
 
     @property
     def verdict(self) -> str:
+        """The gate's ``FAIL``/``pass``; bisect judges nothing, it says where the change is."""
+        if self.kind == "bisect":
+            return "first change"
         return "FAIL" if failing(self.diffs, self.strict) else "pass"
 
     def _head(self) -> str:
         changed = sum(d.verdict != SAME for d in self.diffs)
         bad = len(failing(self.diffs, self.strict))
-        return (
-            f"{len(self.diffs)} cells compared; {changed} changed in {len(self.groups)} groups, "
-            f"{bad} fail the gate{' (strict)' if self.strict else ''}."
+        return f"{len(self.diffs)} cells compared; {changed} changed in {len(self.groups)} groups, " + (
+            f"{bad} are worse." if self.kind == "bisect" else f"{bad} fail the gate{' (strict)' * self.strict}."
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -208,9 +210,10 @@ class UpgradeReport:
         if not self.groups:
             out.append("No cell changed.\n")
         for g in self.groups:
-            mark = " **fails the gate**" if g.failing else ""
+            mark = " **fails the gate**" if g.failing and self.kind == "gate" else ""
             why = f" ({g.why})" if g.why else ""
-            out.append(f"### {g.verdict}: `{g.family}`{why}, {len(g.cells)} cells{mark}\n")
+            cells = f"{len(g.cells)} cell{'s' * (len(g.cells) != 1)}"
+            out.append(f"### {g.verdict}: `{g.family}`{why}, {cells}{mark}\n")
             out.extend(f"- {m}: {n}" for m, n in g.moves)
             small = g.smallest
             out.append(f"- smallest case: `{small.scenario}` {small.backend}/{small.profile}")
