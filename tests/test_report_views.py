@@ -24,7 +24,13 @@ NRR = "no_response_returned"
 
 
 def runs(
-    version: str, scenario: str, backend: str, profile: str, outcomes: list[str], detail: str = ""
+    version: str,
+    scenario: str,
+    backend: str,
+    profile: str,
+    outcomes: list[str],
+    detail: str = "",
+    params: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -37,6 +43,7 @@ def runs(
             "seed": i if backend == "trio" else None,
             "detail": detail or f"{outcome} on {version}",
             "resolution": "pinned",
+            "params": params or {},
         }
         for i, outcome in enumerate(outcomes)
     ]
@@ -67,6 +74,12 @@ def small_matrix(extra: bool = False):
                     backend,
                     profile,
                     era_outcomes(v, depth, backend, profile, extra),
+                    params={
+                        "depth": depth,
+                        "endpoint": "slow",
+                        "stack": f"base*{depth}",
+                        "receive": "request,disconnect",
+                    },
                 )
         out += runs(v, "silent-inner[stack=base]", "asyncio", "uvicorn", [NRR] * 3)
         out += runs(v, "calm", "asyncio", "uvicorn", ["ok"] * 3)
@@ -274,3 +287,13 @@ def test_report_json_is_valid_against_its_schema_and_holds_ready_commands():
         jsonschema.validate(broken, schema())
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**data, "format": 1}, schema())
+
+
+def test_the_charts_written_beside_the_report_are_shown_in_it(tmp_path):
+    folder = tmp_path / "report"
+    small_matrix().write(folder)
+    assert (folder / "steps.svg").exists(), "the matrix has a depth sweep to chart"
+    page, markdown = (folder / "report.html").read_text(), (folder / "report.md").read_text()
+    assert '<img class="chart" src="steps.svg"' in page, "the page of the same write shows it"
+    assert "](steps.svg)" in markdown
+    assert "sequence.svg" not in page or (folder / "sequence.svg").exists()

@@ -246,13 +246,14 @@ class Report:
         return page(self, agreement, folder)
 
     def write(self, folder: Path) -> list[Path]:
+        from harness.results._charts import write_charts
+
         paths = [folder / "report.md", folder / "report.json", folder / "report.html"]
+        charts = write_charts(self, folder)  # first: the Markdown and the page show the charts there are
         write_atomic(paths[0], [self.to_markdown(folder)])
         write_atomic(paths[1], [json.dumps(self.to_json(), indent=1, sort_keys=True)])
         write_atomic(paths[2], [self.to_html(load_agreement(folder), folder)])
-        from harness.results._charts import write_charts
-
-        return paths + write_charts(self, folder)
+        return paths + charts
 
 
 def load_agreement(folder: Path) -> dict[str, Any] | None:
