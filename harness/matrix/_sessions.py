@@ -4,7 +4,9 @@ nox runs sessions one after another; a matrix cell's session creates and fills i
 (fast with uv) and hands the run itself to a pool of worker threads, one per core, each waiting on
 one harness process. The ``report`` session, which every cell notifies, waits for the pool with a
 progress display and then writes the report. Everything a cell produces goes to the store first, so
-an interrupted matrix keeps every finished cell and the next run redoes only the rest.
+an interrupted matrix keeps every finished cell and the next run redoes only the rest. Ctrl-C ends
+the running cells and starts no queued one (``MatrixRun.interrupt``); a kill of nox takes its cell
+processes with it (``cellrun.lifeline``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,6 +71,7 @@ class MatrixRun:
     _pool: ThreadPoolExecutor | None = None
     _futures: dict[str, Future[str]] = field(default_factory=dict)
     _running: set[str] = field(default_factory=set)
+    _children: cellrun.Children = field(default_factory=cellrun.Children)
     #: Cells whose session ran in this invocation (of nox): the ones the report session judges.
     touched: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -148,9 +152,17 @@ class MatrixRun:
     # --- one cell ------------------------------------------------------------------------------
 
     def cell_session(self, session: nox.Session, cell: Cell | None) -> None:
+        try:
+            self._cell_session(session, cell)
+        except KeyboardInterrupt:
+            self.interrupt()
+            raise
+
+    def _cell_session(self, session: nox.Session, cell: Cell | None) -> None:
         if self.error is not None or cell is None:
             session.error(self.error or "no cell")
         self.touched.add(cell.id)
+        self.store.discard_partial(cell.id)
         assert self.selection is not None
         assert self.config is not None
         if not self.options.fresh and self.store.is_fresh(cell, self.selection.hash):
@@ -180,13 +192,14 @@ class MatrixRun:
         if self._pool is None:
             jobs = self.options.jobs if self.options.jobs is not None else self.config.jobs
             self._pool = ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1, thread_name_prefix="cell")
+            self._children.stop_on_sigint()
         selection, timeout = self.selection, self.config.cell_timeout
 
         def work() -> str:
             with self._lock:
                 self._running.add(cell.id)
             try:
-                return cellrun.run(cell, python, selection, self.store, timeout)
+                return cellrun.run(cell, python, selection, self.store, timeout, children=self._children)
             finally:
                 with self._lock:
                     self._running.discard(cell.id)
@@ -198,10 +211,30 @@ class MatrixRun:
 
     # --- the end -------------------------------------------------------------------------------
 
+    def interrupt(self) -> None:
+        """Ctrl-C: end the running cells, start no queued one, and return once their threads are
+        done, so that nox exits 130 at once and no cell is recorded as crashed by the interrupt.
+        Bounded: a cell process that ignores SIGINT for ``STOP_GRACE`` seconds is killed."""
+        self._children.stop()
+        if self._pool is None:
+            return
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        _, left = wait_futures(self._futures.values(), timeout=cellrun.STOP_GRACE)
+        if left:
+            self._children.kill()
+            wait_futures(left, timeout=cellrun.STOP_GRACE)
+
     def wait(self) -> dict[str, str]:
         """Wait for every submitted cell, showing progress; the status of each."""
         if not self._futures:
             return {}
+        try:
+            return self._wait()
+        except KeyboardInterrupt:
+            self.interrupt()
+            raise
+
+    def _wait(self) -> dict[str, str]:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,

@@ -4,11 +4,13 @@ A cell is done when its status file says so, its pins and selection hashes match
 now, and every source file its run imported is unchanged; anything else is redone. Both files are
 written atomically (temporary file, then rename) and the status file last, so a killed matrix
 leaves either a finished cell or no cell, never half of one, and two cells running at once never
-write the same file.
+write the same file. What a killed writer does leave, its hidden temporary files, the next run
+of the cell removes (``discard_partial``).
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import time
 from collections.abc import Iterator
@@ -73,6 +75,15 @@ class Store:
 
     def status_path(self, cell_id: str) -> Path:
         return self.cells_dir / f"{cell_id}.status.json"
+
+    def discard_partial(self, cell_id: str) -> None:
+        """Remove the cell's hidden working files (``.NAME.*`` beside its results and status files:
+        ``write_atomic``'s temporary files, the sources file a cell run writes). A writer that was
+        killed leaves them and nothing else would ever remove them; called before the cell runs
+        again, or is found current, when no writer of this cell is alive (one matrix per folder)."""
+        for path in (self.results_path(cell_id), self.status_path(cell_id)):
+            for leftover in path.parent.glob(f".{glob.escape(path.name)}.*"):
+                leftover.unlink(missing_ok=True)
 
     def status(self, cell_id: str) -> CellStatus | None:
         path = self.status_path(cell_id)
