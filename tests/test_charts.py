@@ -207,3 +207,11 @@ def test_the_readme_pictures_are_the_reports_first_screen_at_1400x900_and_both_c
 def test_the_readme_pictures_need_a_report_first(tmp_path):
     with pytest.raises(HarnessError, match="no report to photograph; run nox -s matrix"):
         screenshot(tmp_path / "report.html", tmp_path / "report.png")
+
+
+def test_the_step_chart_follows_the_lost_response_not_every_outcome_that_is_not_ok():
+    extra = {v: [sweep_record(v, 1, "exception", profile="gunicorn")] for v in VERSIONS}
+    for v in VERSIONS:
+        extra[v].append(sweep_record(v, 4, "no_response_returned" if v == "0.28.0" else "ok", profile="gunicorn"))
+    series = depth_steps(sweep_matrix(extra))["endpoint=slow, when=now"][("asyncio", "gunicorn")]
+    assert [s.depth for s in series] == [None, 4, None, None]

@@ -1,9 +1,11 @@
 """The report's two pictures, drawn as SVG in Python: where people would rather look than read.
 
-- ``steps.svg``: the smallest failing depth per release, one panel per depth-sweep variant
-  (endpoint, timing), one step line per backend and server profile. Its steps are the thresholds
-  (4 pass-through layers on uvicorn, 5 on hypercorn, ...) and its flat stretches the eras; a release
-  where even the deepest stack is fine sits on the "none" line.
+- ``steps.svg``: the smallest depth that loses the response (``no_response_returned`` in any of
+  its runs) per release, one panel per depth-sweep variant (endpoint, timing), one step line per
+  backend and server profile. Its steps are the thresholds (4 pass-through layers on uvicorn, 5 on
+  hypercorn, ...) and its flat stretches the eras; a release where no depth loses it sits on the
+  "none" line. Other outcomes (an exception the endpoint raises on every release) are the
+  heatmap's to show: here they would hide the eras.
 - ``sequence.svg``: one run of one cell as a sequence diagram: the client's script, the scope going
   down through every middleware layer to the endpoint, what each layer's ``receive()`` returned (the
   disconnect in red), what the app sent, and how each ``call_next`` came back, with the layer that
@@ -38,14 +40,16 @@ DEPTH = "depth"
 #: Parameters that only restate the depth (the stack) or the timing (the receive script).
 _DERIVED = ("stack", "receive", "method", DEPTH)
 _QUIET = frozenset({"ok", "not_applicable"})
+#: The outcome the step chart follows: the bug the harness exists for.
+TARGET = "no_response_returned"
 _PALETTE = ("#d7263d", "#2e86ab", "#f18f01", "#3a9d5d", "#7b2cbf", "#555555", "#c2185b", "#0097a7")
 _FONT = "font-family:system-ui,sans-serif"
 
 
 @dataclass(frozen=True)
 class Step:
-    """One release of one series: the smallest depth that is not ``ok`` (None: every depth was), and
-    whether that depth was flaky there (some of its runs were fine)."""
+    """One release of one series: the smallest depth with ``no_response_returned`` (None: no depth
+    had it), and whether that depth was flaky there (some of its runs ended otherwise)."""
 
     cell: str
     depth: int | None
@@ -92,7 +96,7 @@ def depth_steps(report: Report) -> dict[str, dict[tuple[str, str], list[Step]]]:
             failing = [
                 (d, len(r.cells[cid]) > 1)
                 for d, r in sorted(by_depth.items())
-                if cid in r.cells and set(r.cells[cid]) - _QUIET
+                if cid in r.cells and TARGET in r.cells[cid]
             ]
             ran = any(cid in r.cells for r in by_depth.values())
             if ran:
@@ -152,13 +156,13 @@ def step_chart_svg(report: Report) -> str | None:
     colour = {s: _PALETTE[i % len(_PALETTE)] for i, s in enumerate(series_all)}
     lay = _Layout([c for c in report.versions if c in ran], max(depths), len(data), (len(series_all) + 3) // 4)
     root = _svg(lay.width, lay.height)
-    title = "Smallest failing depth per release (pass-through BaseHTTPMiddleware layers)"
+    title = "Smallest depth that loses the response (no_response_returned), per release"
     _text(root, lay.left, 24, title, **{"font-size": "15", "font-weight": "bold"})
     for i, s in enumerate(series_all):
         lx, ly = lay.left + (i % 4) * 260, 44 + 22 * (i // 4)
         ET.SubElement(root, "rect", x=str(lx), y=str(ly - 9), width="18", height="4", fill=colour[s])
         _text(root, lx + 24, ly, f"{s[0]} / {s[1]}", **{"font-size": "12"})
-    note = "hollow marker: flaky at that depth (some of its runs were fine); none: every depth was ok"
+    note = "depth: pass-through BaseHTTPMiddleware layers; hollow marker: only some runs at that depth; none: no depth"
     _text(root, lay.left, lay.base_y - 38, note, **{"font-size": "11", "fill": "#555"})
     for p, (variant, series) in enumerate(data.items()):
         _panel(root, lay, p, variant)
