@@ -19,7 +19,7 @@ from typing import Any
 from harness import defaults, options
 from harness.errors import HarnessError, Unavailable, UsageError
 from harness.results import check_output, dumps, format_counts, loaded_sources, write_atomic
-from harness.run import RunConfig, environment, plan, run_jobs, run_settled
+from harness.run import RunConfig, environment, plan, run_jobs
 from harness.run.backends import backend_class
 from harness.scenario import (
     DEFAULT_PROFILES,
@@ -71,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv  # ``run`` starts its worker with the same command line
         commands: dict[str, Any] = {
             "list": lambda a: _list(),
             "gate": _gate,
@@ -284,13 +285,21 @@ def _scenarios(args: argparse.Namespace) -> tuple[list[Scenario], bool]:
     return select(load_catalogue(), list(args.scenario or ())), args.real_time
 
 
+def _backends(args: argparse.Namespace) -> list[str]:
+    return options.csv_values(args.backend) or list(defaults.BACKENDS)
+
+
+def _profiles(args: argparse.Namespace) -> list[str]:
+    return options.csv_values(args.profile) or list(DEFAULT_PROFILES)
+
+
 def _checked_run_options(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """Every option of ``run`` checked before anything runs (so no result is lost to a bad one):
     the backends and profiles to use."""
-    backends = options.csv_values(args.backend) or list(defaults.BACKENDS)
+    backends = _backends(args)
     for b in backends:
         backend_class(b)  # one line naming the choices for an unknown one
-    profiles = options.csv_values(args.profile) or list(DEFAULT_PROFILES)
+    profiles = _profiles(args)
     for p in profiles:
         get_profile(p)
     if args.repeat < 1:
@@ -311,8 +320,10 @@ def _checked_run_options(args: argparse.Namespace) -> tuple[list[str], list[str]
 def _check_bounds(args: argparse.Namespace) -> None:
     import math
 
-    for name in ("timeout", "real_timeout"):
-        value = getattr(args, name)
+    for name in ("timeout", "real_timeout", "import_timeout"):
+        value = getattr(args, name, None)
+        if value is None:
+            continue
         if not math.isfinite(value) or value <= 0:
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"{flag} {value}: must be a positive number of seconds")
@@ -320,27 +331,152 @@ def _check_bounds(args: argparse.Namespace) -> None:
         raise UsageError(f"--repeat {args.repeat}: at most {MAX_REPEAT} runs per scenario, backend and profile")
 
 
-#: A bound on ``--repeat``: records are kept until written, so a runaway count would exhaust memory.
+#: A bound on ``--repeat``: records stream to disk, but the plan of runs is a list in memory.
 MAX_REPEAT = 100_000
 
 
 def _run(args: argparse.Namespace) -> int:
-    backends, profiles = _checked_run_options(args)
-    scenarios, real_time = _scenarios(args)
-    config = RunConfig(
-        timeout=min(args.timeout, args.real_timeout) if real_time else args.timeout,
-        real_timeout=args.real_timeout,
-        virtual_time=not real_time,
-        resolution=args.resolution,
-    )
-    jobs = plan(scenarios, backends=backends, profiles=profiles, repeats=args.repeat, seed=args.seed)
-    records = run_settled(jobs, config, args.settle) if args.settle else run_jobs(jobs, config)
-    if args.out is not None:
-        write_atomic(args.out, (dumps(r) for r in records))
-    if args.sources_out is not None:
-        write_atomic(args.sources_out, [json.dumps(loaded_sources(), indent=0)])
+    _checked_run_options(args)
+    if args.worker is not None:
+        return _work(args)
+    return _supervise(args)
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    """The process the user started: it watches a worker play the runs (``harness.run._isolated``)
+    and owns the results file, which becomes ``--out`` only when every run is in it."""
+    import os
+    import signal
+    import tempfile
+
+    from harness.run import Supervised, WatchBounds, supervise
+
+    folder = args.out.parent if args.out is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    name = args.out.name if args.out is not None else "runs.jsonl"
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    tmp, dump = Path(tmp_name), Path(tmp_name + ".dump")
+    argv = [a for a in args.argv]
+    env_path = str(defaults.PROJECT_ROOT)
+
+    def worker(write_fd: int, *, resume: int, first_attempt: dict[str, Any] | None) -> list[str]:
+        spec = {"fd": write_fd, "pid": os.getpid(), "dump": str(dump), "results": str(tmp), "resume": resume}
+        if first_attempt is not None:
+            spec["first_attempt"] = first_attempt
+        return [sys.executable, "-m", "harness", *argv, "--worker", json.dumps(spec)]
+
+    def append(record: dict[str, Any]) -> None:
+        with tmp.open("a", encoding="utf-8") as f:
+            f.write(dumps(record) + "\n")
+
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (env_path, os.environ.get("PYTHONPATH")) if p)
+    try:
+        bounds = WatchBounds(run=_run_bound(args), start=args.import_timeout)
+        seen: Supervised = supervise(worker, tmp, dump, bounds, append)
+        if seen.refused is not None:
+            return seen.refused
+        records = list(read_records_quietly(tmp))
+        if args.out is not None:
+            with tmp.open("rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, args.out)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        tmp.unlink(missing_ok=True)
+        dump.unlink(missing_ok=True)
+    for r in seen.taken_over:
+        print(f"harness: {r['scenario']} {r['backend']} {r['profile']} #{r['repeat']}: {r['detail']}", file=sys.stderr)
+    if seen.threads_left:
+        print(
+            f"harness: note: the app left {len(seen.threads_left)} thread(s) running "
+            f"({', '.join(seen.threads_left)}); they were ended with the worker process",
+            file=sys.stderr,
+        )
     if not args.quiet:
-        _print_table([r.to_json() for r in records])
+        _print_table(records)
+    return 0
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # the same clean stop as Ctrl-C: worker ended, no partial file left
+
+
+def _run_bound(args: argparse.Namespace) -> float:
+    """Real seconds one run may take before its worker is called blocked: the in-loop backstop
+    (the real clock's own bound under --real-clock) plus the time cancellation and cleanup take."""
+    from harness.run._isolated import WATCHDOG_GRACE
+
+    inner = min(args.timeout, args.real_timeout) if args.real_time else args.real_timeout
+    return float(inner) + WATCHDOG_GRACE
+
+
+def read_records_quietly(path: Path) -> list[dict[str, Any]]:
+    """The summary fields of the records just written (a table needs only these)."""
+    keep = ("scenario", "backend", "profile", "outcome", "starlette", "anyio", "trio", "python")
+    with path.open(encoding="utf-8") as f:
+        return [{k: r.get(k) for k in keep} for r in map(json.loads, filter(str.strip, f))]
+
+
+def _work(args: argparse.Namespace) -> int:
+    """The worker: import the app, plan, play the runs from where the last worker stopped, append
+    each record as it ends. It never writes ``--out``; the supervisor does."""
+    import threading
+
+    from harness.run import Channel, become_worker, lingering_threads, open_results, reporting_exits, stream_settled
+
+    spec = json.loads(args.worker)
+    become_worker(int(spec["pid"]), Path(spec["dump"]))
+    channel = Channel(int(spec["fd"]))
+    before = threading.enumerate()
+    results = Path(spec["results"])
+    with reporting_exits(channel):
+        scenarios, real_time = _scenarios(args)  # imports the app: bounded by the supervisor
+        config = RunConfig(
+            timeout=min(args.timeout, args.real_timeout) if real_time else args.timeout,
+            real_timeout=args.real_timeout,
+            virtual_time=not real_time,
+            resolution=args.resolution,
+        )
+        jobs = plan(scenarios, backends=_backends(args), profiles=_profiles(args), repeats=args.repeat, seed=args.seed)
+        resume = int(spec["resume"])
+        earlier = []
+        if resume and args.settle:
+            from harness.results import read_records
+
+            earlier = [((r["scenario"], r["backend"], r["profile"]), r["outcome"]) for r in read_records(results)]
+        at_import = set(lingering_threads(before))
+        known = set(at_import)
+        first_attempt = spec.get("first_attempt")
+        channel.send("ready", runs=len(jobs) - resume)
+        with open_results(results) as out:
+
+            def write(record: Any) -> None:
+                nonlocal first_attempt
+                data = record.to_json()
+                if first_attempt is not None:
+                    data["first_attempt"], first_attempt = first_attempt, None
+                new = [t for t in lingering_threads(before) if t not in known]
+                if new:
+                    data["threads_left"] = [t.name for t in new]
+                    known.update(new)
+                out.write(dumps(data) + "\n")
+                out.flush()
+
+            def started(base: Any) -> None:
+                channel.send("start", base=dict(base))
+
+            stream_settled(jobs, config, args.settle, write, on_start=started, skip=resume, earlier=earlier)
+        if args.sources_out is not None:
+            write_atomic(args.sources_out, [json.dumps(loaded_sources(), indent=0)])
+        left = [t.name for t in lingering_threads(before)]
+        channel.send("done", threads=left)
+    if left:
+        import os
+
+        os._exit(0)  # those threads would keep the process alive: every record is written already
     return 0
 
 

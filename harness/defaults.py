@@ -21,6 +21,8 @@ RUN_TIMEOUT: Final = 60.0
 REAL_TIMEOUT: Final = 10.0
 #: Wall-clock bound on one cell's whole harness process.
 CELL_TIMEOUT: Final = 900.0
+#: Real seconds an ``--app`` may take to import (a module that blocks at import is bad input).
+IMPORT_TIMEOUT: Final = 60.0
 #: Wall-clock bound on installing one cell's requirements.
 INSTALL_TIMEOUT: Final = 600.0
 

@@ -139,6 +139,14 @@ OPTIONS: dict[str, Option] = {
     "quiet": _opt("--quiet", action="store_true", help="no table"),
     "internal-resolution": _opt("--resolution", help=argparse.SUPPRESS),
     "internal-sources": _opt("--sources-out", type=Path, help=argparse.SUPPRESS),
+    "import-timeout": _opt(
+        "--import-timeout",
+        type=float,
+        default=defaults.IMPORT_TIMEOUT,
+        help="real seconds the app may take to import before it counts as blocked",
+    ),
+    #: The supervisor's instructions to its worker process (``harness.run._isolated``), as JSON.
+    "internal-worker": _opt("--worker", help=argparse.SUPPRESS),
 }
 
 
@@ -196,8 +204,10 @@ RUN: list[Use] = [
     "body",
     "keep-middleware",
     ("out", {"help": "write one JSON line per run here (atomically)"}),
+    "import-timeout",
     "internal-resolution",
     "internal-sources",
+    "internal-worker",
     "quiet",
 ]
 GATE_FILES: list[Use] = ["baseline", "candidate", "strict", "junit"]

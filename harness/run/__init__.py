@@ -4,11 +4,23 @@
 ``_send`` are the two sides, meeting in ``_connection``), bounded in time, and ``_outcome`` classifies
 the run. ``_jobs`` expands a selection into runs and executes many of them in one process, one event
 loop per backend (``backends/``: one private module per loop behind one interface); ``_shrink``
-delta-debugs a user app's middleware list down to the entries a failure needs.
+delta-debugs a user app's middleware list down to the entries a failure needs. ``_isolated`` runs
+the whole selection in a worker process that a supervisor bounds from outside its event loop (an
+app that blocks the loop or ends the process becomes that run's record) and replaces when it dies.
 """
 
 from harness.run._connection import Connection, ObservedFields, SentMessage
 from harness.run._driver import Bounds, Drive, drive, make_scope
+from harness.run._isolated import Bounds as WatchBounds
+from harness.run._isolated import (
+    Channel,
+    Supervised,
+    become_worker,
+    lingering_threads,
+    open_results,
+    reporting_exits,
+    supervise,
+)
 from harness.run._jobs import (
     BaseFields,
     Environment,
@@ -21,9 +33,11 @@ from harness.run._jobs import (
     run_jobs,
     run_one,
     run_settled,
+    stream_settled,
 )
 from harness.run._outcome import (
     EXCEPTION,
+    EXITED,
     HANG,
     NO_RESPONSE,
     NO_RESPONSE_MESSAGE,
@@ -47,6 +61,7 @@ from harness.run.backends import BACKENDS, Backend, Bounded, backend_available, 
 __all__ = [
     "BACKENDS",
     "EXCEPTION",
+    "EXITED",
     "HANG",
     "NOT_APPLICABLE",
     "NO_RESPONSE",
@@ -59,6 +74,7 @@ __all__ = [
     "BaseFields",
     "Bounded",
     "Bounds",
+    "Channel",
     "Connection",
     "Drive",
     "Environment",
@@ -74,19 +90,27 @@ __all__ = [
     "SentMessage",
     "SentMessageJSON",
     "Shrunk",
+    "Supervised",
+    "WatchBounds",
     "backend_available",
     "base_fields",
+    "become_worker",
     "classify",
     "ddmin",
     "drive",
     "environment",
     "failure_of",
     "get_backend",
+    "lingering_threads",
     "make_scope",
+    "open_results",
     "plan",
+    "reporting_exits",
     "run_job",
     "run_jobs",
     "run_one",
     "run_settled",
     "shrink",
+    "stream_settled",
+    "supervise",
 ]

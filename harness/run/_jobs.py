@@ -202,14 +202,24 @@ def _seeded(backend: str, profile: str) -> bool:
 
 
 def run_jobs(
-    jobs: Iterable[Job], config: RunConfig = RunConfig(), on_record: Callable[[RunRecord], None] | None = None
+    jobs: Iterable[Job],
+    config: RunConfig = RunConfig(),
+    on_record: Callable[[RunRecord], None] | None = None,
+    *,
+    on_start: Callable[[BaseFields], None] | None = None,
+    keep: bool = True,
 ) -> list[RunRecord]:
-    """Run jobs, one event loop per backend for all of that backend's jobs (see ``run_batch``)."""
+    """Run jobs, one event loop per backend for all of that backend's jobs (see ``run_batch``).
+
+    ``on_start`` hears of each run just before it starts (what an out-of-process watchdog needs to
+    name a run that ends its process); with ``keep=False`` records only go to ``on_record``, so
+    memory stays flat whatever the repeat count."""
     env = environment()
     records: list[RunRecord] = []
 
     def emit(record: RunRecord) -> None:
-        records.append(record)
+        if keep:
+            records.append(record)
         if on_record is not None:
             on_record(record)
 
@@ -219,12 +229,68 @@ def run_jobs(
         for job in group:
             why = _not_applicable(job, env)
             if why is not None:
+                if on_start is not None:
+                    on_start(base_fields(job, config, env))
                 emit(RunRecord(outcome=NOT_APPLICABLE, detail=why, **base_fields(job, config, env)))
             else:
                 runnable.append(job)
-        calls = [(job.seed, functools.partial(run_job, job, b, config, env)) for job in runnable]
+        calls = [(job.seed, functools.partial(_announced, on_start, job, b, config, env)) for job in runnable]
         b.run_batch(calls, virtual_time=config.virtual_time, on_result=emit)
     return records
+
+
+async def _announced(
+    on_start: Callable[[BaseFields], None] | None, job: Job, b: Backend, config: RunConfig, env: Environment
+) -> RunRecord:
+    if on_start is not None:
+        on_start(base_fields(job, config, env))
+    return await run_job(job, b, config, env)
+
+
+#: A cell of the matrix: the runs that ``--settle`` compares with each other.
+CellKey = tuple[str, str, str]
+
+
+def settle_split(jobs: Sequence[Job], settle: int) -> tuple[list[Job], dict[CellKey, list[Job]]]:
+    """The runs every cell gets (``first``, in order), and per cell the runs it gets only when those
+    disagree. Seeded cells (trio, a randomised profile) always get every repeat: their rate is the
+    answer."""
+    first: list[Job] = []
+    rest: dict[CellKey, list[Job]] = {}
+    for job in jobs:
+        if job.seed is not None or job.repeat < settle:
+            first.append(job)
+        else:
+            rest.setdefault((job.scenario.name, job.backend, job.profile), []).append(job)
+    return first, rest
+
+
+def stream_settled(
+    jobs: Sequence[Job],
+    config: RunConfig,
+    settle: int,
+    on_record: Callable[[RunRecord], None],
+    *,
+    on_start: Callable[[BaseFields], None] | None = None,
+    skip: int = 0,
+    earlier: Sequence[tuple[CellKey, str]] = (),
+) -> None:
+    """``run_settled`` without keeping records, resumable: the first ``skip`` runs (in the order
+    this runs them) are already recorded elsewhere and ``earlier`` gives their cells and outcomes,
+    so a fresh process that takes over after a run ended the last one decides exactly as the first
+    would have. ``settle=0`` runs every job."""
+    first, rest = settle_split(jobs, settle) if settle else (list(jobs), {})
+    outcomes: dict[CellKey, set[str]] = {}
+    for key, outcome in earlier[: len(first)]:
+        outcomes.setdefault(key, set()).add(outcome)
+
+    def seen(record: RunRecord) -> None:
+        outcomes.setdefault((record.scenario, record.backend, record.profile), set()).add(record.outcome)
+        on_record(record)
+
+    run_jobs(first[skip:], config, seen, on_start=on_start, keep=False)
+    more = [j for key, group in rest.items() if len(outcomes.get(key, set())) != 1 for j in group]
+    run_jobs(more[max(0, skip - len(first)) :], config, on_record, on_start=on_start, keep=False)
 
 
 def run_settled(jobs: Sequence[Job], config: RunConfig = RunConfig(), settle: int = 2) -> list[RunRecord]:
@@ -232,19 +298,9 @@ def run_settled(jobs: Sequence[Job], config: RunConfig = RunConfig(), settle: in
     profile: the same inputs give the same run) stops after ``settle`` runs that agree on the
     outcome; only a cell that disagrees with itself gets its remaining repeats. Seeded cells (trio,
     a randomised profile) always get every repeat: their rate is the answer."""
-    first: list[Job] = []
-    rest: dict[tuple[str, str, str], list[Job]] = {}
-    for job in jobs:
-        if job.seed is not None or job.repeat < settle:
-            first.append(job)
-        else:
-            rest.setdefault((job.scenario.name, job.backend, job.profile), []).append(job)
-    records = run_jobs(first, config)
-    outcomes: dict[tuple[str, str, str], set[str]] = {}
-    for r in records:
-        outcomes.setdefault((r.scenario, r.backend, r.profile), set()).add(r.outcome)
-    more = [j for key, group in rest.items() if len(outcomes.get(key, set())) != 1 for j in group]
-    return records + (run_jobs(more, config) if more else [])
+    records: list[RunRecord] = []
+    stream_settled(jobs, config, settle, records.append)
+    return records
 
 
 def run_one(

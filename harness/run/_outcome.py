@@ -35,16 +35,19 @@ class SentMessageJSON(_SentMessageJSONBase, total=False):
 Response = Literal["complete", "partial", "none"]
 
 #: The outcome classes, spelled as the results files write them.
-Outcome = Literal["ok", "no_response_returned", "exception", "hang", "protocol_error", "not_applicable"]
+Outcome = Literal["ok", "no_response_returned", "exception", "hang", "exited", "protocol_error", "not_applicable"]
 
 OK: Final = "ok"
 NO_RESPONSE: Final = "no_response_returned"
 EXCEPTION: Final = "exception"
 HANG: Final = "hang"
+#: The app ended the process it ran in (``sys.exit``, ``os._exit``, a fatal signal): recorded by the
+#: supervisor of ``_isolated``, which outlives it.
+EXITED: Final = "exited"
 PROTOCOL_ERROR: Final = "protocol_error"
 NOT_APPLICABLE: Final = "not_applicable"
 #: Every class, in the order the classifier decides them (and counts are written in).
-OUTCOMES: tuple[Outcome, ...] = (OK, NO_RESPONSE, EXCEPTION, HANG, PROTOCOL_ERROR, NOT_APPLICABLE)
+OUTCOMES: tuple[Outcome, ...] = (OK, NO_RESPONSE, EXCEPTION, HANG, EXITED, PROTOCOL_ERROR, NOT_APPLICABLE)
 
 NO_RESPONSE_MESSAGE = "No response returned."
 SCHEMA_VERSION = 1
@@ -70,6 +73,17 @@ def flatten(exc: BaseException) -> tuple[list[BaseException], list[str]]:
             wrappers.extend(w for w in sub_wrappers if w not in wrappers)
         return leaves, wrappers
     return [exc], []
+
+
+def exit_status(exc: BaseException) -> int | None:
+    """The status of a ``SystemExit`` anywhere in ``exc`` (an app's ``sys.exit`` arrives wrapped in
+    the groups of every task group it crossed), or None. Such a run ends its process, as it would a
+    server's: it is recorded from outside (``_isolated``), not classified here."""
+    for leaf in flatten(exc)[0]:
+        if isinstance(leaf, SystemExit):
+            code = leaf.code
+            return code if isinstance(code, int) else (0 if code is None else 1)
+    return None
 
 
 def where_raised(exc: BaseException) -> str:

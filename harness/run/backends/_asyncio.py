@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from harness.run._outcome import exit_status
 from harness.run.backends._base import GRACE_S, AppResult, Backend, Bounded
 from harness.run.backends._realwork import POLL_S, busy_threads
 
@@ -150,6 +151,8 @@ class AsyncioBackend(Backend):
                 task.uncancel()
             return Bounded(None, True)
         except BaseException as e:
+            if exit_status(e) is not None:
+                raise  # the app ends the process, as it would a server's: recorded from outside
             return Bounded(e, False)
         finally:
             handle.cancel()

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from harness.run._outcome import exit_status
 from harness.run.backends._base import AppResult, Backend, Bounded, Event, only_cancellations
 from harness.run.backends._realwork import POLL_S, busy_threads
 
@@ -116,6 +117,8 @@ class TrioBackend(Backend):
             try:
                 await call()
             except BaseException as e:
+                if exit_status(e) is not None:
+                    raise  # the app ends the process, as it would a server's: recorded from outside
                 exc = e
         if scope.cancel_called:
             return Bounded(None if exc is None or only_cancellations(exc, trio.Cancelled) else exc, True)
@@ -162,6 +165,8 @@ class TrioBackend(Backend):
                     await app_call()
                     finished = True
                 except BaseException as e:
+                    if exit_status(e) is not None:
+                        raise  # the app ends the process: recorded from outside (run._isolated)
                     exc = e
                 finally:
                     trio.lowlevel.remove_instrument(watchdog)
