@@ -334,3 +334,27 @@ def test_as_released_on_an_index_without_upload_times_is_a_skipped_cell_not_a_cr
     cell = make_cell(config, undated, "as-released")
     assert "no upload time" in cell.skip_reason and "--resolution pinned" in cell.skip_reason
     assert make_cell(config, undated, "pinned").skip_reason == ""
+
+
+def test_overlapping_pins_that_give_a_pair_anyio_rules_out_are_an_error_naming_both_tables():
+    config = parse(
+        {
+            "matrix": {"starlette": [">=0.15"]},
+            "pins": [
+                {"starlette": ">=0", "python": "3.11"},
+                {"starlette": ">=0.15,<0.31", "anyio": "==3.7.1", "trio": "==0.21.0"},
+                {"starlette": ">=0.25", "anyio": "==4.16.0"},  # overlaps the anyio 3 era from 0.25
+            ],
+        }
+    )
+    with pytest.raises(ConfigError) as e:
+        make_cell(config, INDEX[5])  # 0.30.0: anyio from pins[2], trio from pins[1]
+    message = str(e.value)
+    assert "pins[2].anyio and pins[1].trio" in message
+    assert "anyio 4.16.0 needs trio>=0.31.0" in message and "\n" not in message
+    assert "anyio==4.16.0" in make_cell(config, INDEX[6]).requirements  # 0.31.0: no trio pin, nothing to clash
+
+
+def test_the_default_pins_give_pairs_anyio_allows(config):
+    for release in INDEX[1:]:  # 0.13.0 on (0.12.9 is outside the matrix)
+        make_cell(config, release)  # raises on a pair anyio rules out

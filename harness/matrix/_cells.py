@@ -25,6 +25,16 @@ from harness.matrix._releases import Release
 
 #: Starlette moved to anyio in 0.15.0; before that there is nothing to pin and no trio support.
 FIRST_ANYIO = Version("0.15.0")
+#: The trio each anyio release declares for its ``trio`` extra (its own Requires-Dist: 3.7.1, 4.0.0,
+#: 4.4.0, 4.6.0, 4.11.0), newest bound first. Outside it trio runs fail on the environment, not on
+#: Starlette (anyio 4 on trio 0.21: ``open_nursery() got an unexpected keyword argument``).
+ANYIO_NEEDS_TRIO: tuple[tuple[SpecifierSet, SpecifierSet], ...] = (
+    (SpecifierSet(">=4.11"), SpecifierSet(">=0.31.0")),
+    (SpecifierSet(">=4.6"), SpecifierSet(">=0.26.1")),
+    (SpecifierSet(">=4.4"), SpecifierSet(">=0.23")),
+    (SpecifierSet(">=4.0"), SpecifierSet(">=0.22")),
+    (SpecifierSet("<4"), SpecifierSet("<0.22")),
+)
 #: What the harness itself needs inside a cell (it runs from the source tree, not installed).
 HARNESS_REQUIREMENTS = ("packaging", "rich", "tomli; python_version < '3.11'")
 
@@ -126,6 +136,26 @@ def _applicable(config: MatrixConfig, version: Version) -> dict[str, Any]:
     return merged
 
 
+def _check_pair(config: MatrixConfig, version: Version, pins: dict[str, Any]) -> None:
+    """Refuse an exact anyio and trio pair that anyio itself rules out, naming the tables that gave
+    each: overlapping ``[[pins]]`` merge key by key, so two tables that are each right can together
+    pin a pair that fails every trio run."""
+    anyio, trio = pins.get("anyio"), pins.get("trio")
+    if not (isinstance(anyio, str) and isinstance(trio, str) and anyio.startswith("==") and trio.startswith("==")):
+        return
+    anyio_v, trio_v = Version(anyio[2:]), Version(trio[2:])
+    needs = next((t for a, t in ANYIO_NEEDS_TRIO if anyio_v in a), None)
+    if needs is None or trio_v in needs:
+        return
+    source = {k: i for k, i in pins["_sources"]}
+    raise ConfigError(
+        config.file,
+        f"pins[{source.get('anyio')}].anyio and pins[{source.get('trio')}].trio",
+        f"Starlette {version} gets anyio{anyio} with trio{trio}, but anyio {anyio_v} needs trio{needs}; "
+        "make the tables not overlap, or pin a matching pair",
+    )
+
+
 def make_cell(config: MatrixConfig, release: Release, resolution: str | None = None) -> Cell:
     """The environment for one release under ``resolution`` (default: the file's)."""
     resolution = resolution or config.resolution
@@ -146,6 +176,8 @@ def make_cell(config: MatrixConfig, release: Release, resolution: str | None = N
     requirements = [f"starlette=={version}"]
     uses_anyio = version >= FIRST_ANYIO
     if resolution == "pinned":
+        if uses_anyio:
+            _check_pair(config, version, pins)
         for package in ("anyio", "trio"):
             spec = pins.get(package)
             if uses_anyio and spec and spec != "none":
