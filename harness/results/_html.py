@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.results._counts import format_counts
-from harness.results._summary import Summary, name_params, size_and_condition
+from harness.results._summary import MAX_CONDITIONS, Summary, name_params, size_and_condition
 
 if TYPE_CHECKING:
     from harness.results._report import Report, Row
@@ -167,12 +167,7 @@ def repro_parts(report: Report, row: Row) -> list[str]:
     parts[1] + seed + parts[2]`` is ``report.repro(row, release)`` (the seed ``" --seed N"`` or
     empty), so the page holds one command per row, not one per cell."""
     v, s = "\x00VERSION\x00", "\x00SEED\x00"
-    saved = dict(row.first_bad)
-    try:
-        row.first_bad = {v: ("", None)}
-        whole = report.repro(row, v)
-    finally:
-        row.first_bad = saved
+    whole = report._template(row).format(version=v, seed=s)  # what report.repro fills
     head, _, rest = whole.partition(v)
     if s not in rest:  # no seed slot: the seed goes last
         return [head, rest, ""]
@@ -458,8 +453,6 @@ def summary_html(summary: Summary) -> Element:
     for era in summary.eras:
         inner = el("ul")
         conditions = era.conditions()
-        from harness.results._summary import MAX_CONDITIONS
-
         for text in conditions[:MAX_CONDITIONS]:
             inner.add(el("li", None, text))
         inner.add(el("li", None, f"repro ({era.repro_case}): ", el("code", None, era.repro)))

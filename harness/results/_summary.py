@@ -91,7 +91,7 @@ def size_and_condition(scenario: str) -> tuple[int | None, str]:
     elif "stack" in params:
         size = stack_size(params.pop("stack"))
     rest = " ".join(f"{k}={v}" for k, v in params.items())
-    return size, f"{family} {rest}".strip() if size is not None or not params else scenario
+    return size, f"{family} {rest}".strip()
 
 
 @dataclass(frozen=True)
