@@ -150,15 +150,14 @@ def columns(report: Report) -> list[list[str]]:
     """Releases in order, consecutive ones merged when every row has the same outcome set on both
     (so a merged column shows exactly what each of its releases showed, counts summed)."""
     groups: list[list[str]] = []
-    prev: tuple[Any, ...] | None = None
     rows = list(report.rows.values())
+    empty: dict[str, int] = {}
     for cid in report.versions:
-        signature = tuple(frozenset(r.cells[cid]) if cid in r.cells else None for r in rows)
-        if groups and signature == prev:
+        # Keys views compare as sets: the same outcome set, whatever the counts.
+        if groups and all(r.cells.get(cid, empty).keys() == r.cells.get(groups[-1][-1], empty).keys() for r in rows):
             groups[-1].append(cid)
         else:
             groups.append([cid])
-        prev = signature
     return groups
 
 
@@ -210,8 +209,8 @@ def heatmap_data(report: Report) -> dict[str, Any]:
         detail: dict[str, str] = {}
         seeds: dict[str, int] = {}
         for g, releases in enumerate(groups):
-            counts: Counter[str] = Counter()
-            for cid in releases:
+            counts: Counter[str] = Counter(row.cells.get(releases[0], {}))
+            for cid in releases[1:]:
                 counts.update(row.cells.get(cid, {}))
             if not counts:
                 cells.append(NO_DATA)
