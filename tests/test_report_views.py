@@ -280,6 +280,8 @@ def test_report_json_is_valid_against_its_schema_and_holds_ready_commands():
     ]
     assert commands and not [c for c in commands if "{" in c], "no template left to fill"
     assert data["summary"]["eras"][0]["from"] == "0.28.0"
+    assert data["summary"]["not_run"] == [{"cell": "0.32.0", "status": "install_failed", "reason": "no wheel"}]
+    assert "Did not run (not in the summary): 0.32.0 install_failed (no wheel)" in data["summary"]["lines"]
     broken = json.loads(json.dumps(data))
     bad_row = next(r for r in broken["rows"] if r["not_ok"])
     del bad_row["not_ok"][next(iter(bad_row["not_ok"]))]["repro"]

@@ -467,10 +467,7 @@ def summary_html(summary: Summary) -> Element:
         )
     if not summary.eras:
         top.add(el("li", None, f"{summary.target}: on none of the {summary.releases} releases"))
-    other = summary.other_line()
-    if other:
-        top.add(el("li", None, other))
-    for line in summary.fact_lines():
+    for line in summary.tail_lines():
         top.add(el("li", None, line))
     return el("section", {"id": "answer"}, el("h2", None, "The answer"), top)
 

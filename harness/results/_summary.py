@@ -249,6 +249,21 @@ class Summary:
     rows: int
     #: Every ``backend/profile`` of the report, for "every backend and profile".
     combos: list[str] = field(default_factory=list)
+    #: Cells that did not run: (id, status, reason); what the summary cannot speak for.
+    not_run: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def not_run_line(self) -> str | None:
+        if not self.not_run:
+            return None
+        said = "; ".join(
+            f"{cid} {status}" + (f" ({reason})" if reason else "") for cid, status, reason in self.not_run[:3]
+        )
+        more = f"; and {len(self.not_run) - 3} more" if len(self.not_run) > 3 else ""
+        return f"Did not run (not in the summary): {said}{more}"
+
+    def tail_lines(self) -> list[str]:
+        """The lines after the eras: other outcomes, what holds on every release, cells not run."""
+        return [line for line in (self.other_line(), *self.fact_lines(), self.not_run_line()) if line]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -260,6 +275,7 @@ class Summary:
                 {"outcome": f.outcome, "family": f.family, "scenarios": f.scenarios, "where": f.combos}
                 for f in self.facts
             ],
+            "not_run": [{"cell": cid, "status": status, "reason": reason} for cid, status, reason in self.not_run],
             "lines": self.lines(),
         }
 
@@ -311,10 +327,7 @@ class Summary:
             for text in era.conditions()[:MAX_CONDITIONS]:
                 add("- " + text, 2)
             add(f"- repro ({era.repro_case}): {era.repro}", 2)
-        other = self.other_line()
-        if other:
-            add(other)
-        for line in self.fact_lines():
+        for line in self.tail_lines():
             add(line)
         return out
 
@@ -327,8 +340,7 @@ class Summary:
             out.append(f"- **{_span(era.first, era.last)}**{era.head_rest()}")
             out += [f"  - {text}" for text in era.conditions()[:MAX_CONDITIONS]]
             out.append(f"  - repro ({era.repro_case}): `{era.repro}`")
-        other = self.other_line()
-        out += [f"- {line}" for line in ([other] if other else []) + self.fact_lines()]
+        out += [f"- {line}" for line in self.tail_lines()]
         return "\n".join(out)
 
     def text(self, width: int | None = None) -> str:
@@ -350,7 +362,8 @@ def summarize(report: Report, target: str = TARGET) -> Summary:
         if other_eras:
             others.append((outcome, other_eras))
     combos = sorted({f"{k[1]}/{k[2]}" for k in report.rows})
-    return Summary(target, eras, others, facts, len(versions), len(report.rows), combos)
+    not_run = [(c.id, c.status, c.reason) for c in report.cells if c.status != "done"]
+    return Summary(target, eras, others, facts, len(versions), len(report.rows), combos, not_run)
 
 
 Spans = dict[tuple[str, str, str], list[tuple[str, str, tuple[str, ...], Any]]]
