@@ -22,9 +22,12 @@ Hooks for tests and tools (stable):
   first unfold (click the family's ``button[data-unfold]``, which holds the family's index);
 - every heatmap cell is ``td[data-cell]``: ``f<family index>:<column>`` for a family cell,
   ``r<row index>:<column>`` for a row cell; columns are ``th[data-column]`` in the header;
-- ``#pick`` holds the text of the clicked cell, ``pre#repro`` its repro command (empty for an
-  ``ok`` cell), ``button#copy`` copies it;
-- ``script#report-data`` holds the data (``columns``, ``families``, ``rows``, ``classes``).
+- in the box ``#pick`` at the bottom, ``#pick-text`` holds the clicked cell's counts and detail,
+  ``pre#repro`` its repro command (empty for an ``ok`` cell; for a family cell, its worst row's),
+  ``button#copy`` copies it;
+- ``script#report-data`` holds the data (``columns``, ``families``, ``quiet_families``, ``rows``,
+  ``classes``, ``severity``), the same as ``heatmap_data`` returns;
+- ``section#answer`` is the summary, ``details#details`` the folded rest.
 """
 
 from __future__ import annotations
