@@ -17,10 +17,11 @@ from harness.results import CellInfo, build
 from harness.results._html import heatmap_data, join_repro
 from harness.results._json import schema
 from harness.results._summary import summarize
+from harness.run import Outcome, RunRecord
 
 VERSIONS = ["0.27.0", "0.28.0", "0.29.0", "0.30.0", "0.31.0"]
 COMBOS = [("asyncio", "uvicorn"), ("asyncio", "hypercorn"), ("trio", "uvicorn")]
-NRR = "no_response_returned"
+NRR: Outcome = "no_response_returned"
 
 
 def runs(
@@ -28,28 +29,32 @@ def runs(
     scenario: str,
     backend: str,
     profile: str,
-    outcomes: list[str],
+    outcomes: list[Outcome],
     detail: str = "",
     params: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
+    """Records as a run writes them (``RunRecord``), one per repeat."""
     return [
-        {
-            "starlette": version,
-            "scenario": scenario,
-            "backend": backend,
-            "profile": profile,
-            "outcome": outcome,
-            "repeat": i,
-            "seed": i if backend == "trio" else None,
-            "detail": detail or f"{outcome} on {version}",
-            "resolution": "pinned",
-            "params": params or {},
-        }
+        RunRecord(
+            scenario=scenario,
+            params=params or {},
+            starlette=version,
+            anyio="4.16.0",
+            trio="0.35.0",
+            python="3.11",
+            backend=backend,
+            profile=profile,
+            seed=i if backend == "trio" else None,
+            repeat=i,
+            outcome=outcome,
+            detail=detail or f"{outcome} on {version}",
+            resolution="pinned",
+        ).to_json()
         for i, outcome in enumerate(outcomes)
     ]
 
 
-def era_outcomes(version: str, depth: int, backend: str, profile: str, extra: bool) -> list[str]:
+def era_outcomes(version: str, depth: int, backend: str, profile: str, extra: bool) -> list[Outcome]:
     """The synthetic matrix: 0.28.0 - 0.30.0 lose the response from depth 3 on asyncio/uvicorn,
     4 on hypercorn, 3 on trio (flaky at 2); ``extra`` makes 0.31.0 lose it from depth 2 on uvicorn."""
     if extra and version == "0.31.0" and profile == "uvicorn" and backend == "asyncio" and depth >= 2:
