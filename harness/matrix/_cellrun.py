@@ -29,7 +29,7 @@ from harness.defaults import PROJECT_ROOT
 from harness.errors import UsageError
 from harness.matrix._cells import Cell
 from harness.matrix._config import MatrixConfig
-from harness.results import CRASHED, DONE, INSTALL_FAILED, Store, read_records
+from harness.results import CRASHED, DONE, INSTALL_FAILED, Store, environment_failure, read_records
 
 ROOT = PROJECT_ROOT
 
@@ -358,17 +358,21 @@ def run(
         sources = {}  # then the cell is never current, and is redone next time
     finally:
         sources_path.unlink(missing_ok=True)
+    # Runs that all failed before Starlette was reached are no verdict on it (results._health).
+    broken = environment_failure(records)
+    status = CRASHED if broken else DONE
     store.record(
         cell,
-        DONE,
+        status,
         runs=len(records),
         elapsed_s=elapsed,
         environment=environment,
         sources=sources,
         resolved=resolved,
+        reason=broken or "",
         **common,
     )
-    return DONE
+    return status
 
 
 def record_install_failure(cell: Cell, selection: Selection, store: Store, reason: str) -> None:

@@ -27,6 +27,7 @@ from harness.results._counts import format_counts, ordered
 from harness.results._diff import BETTER, CHANGED, SAME, WORSE, CellDiff, compare, failing, judge, publish
 from harness.results._files import REQUIRED_FIELDS, check_output, dumps, read_records, write_atomic
 from harness.results._fingerprint import file_hash, loaded_sources, still_current
+from harness.results._health import environment_failure
 from harness.results._json import schema as report_schema
 from harness.results._merge import load_files, report_from_files
 from harness.results._report import (
@@ -81,6 +82,7 @@ __all__ = [
     "check_output",
     "compare",
     "dumps",
+    "environment_failure",
     "exact_requirements",
     "failing",
     "file_hash",
