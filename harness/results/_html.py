@@ -307,7 +307,7 @@ table#heat{border-collapse:collapse}
 #heat td.k-a,#heat td.k-s{color:#333} #heat td.sel{outline:2px solid #000}
 #pick{position:fixed;left:0;right:0;bottom:0;background:#fafafa;border-top:1px solid #bbb;padding:.4em 1em;
  max-height:9em;overflow:auto}
-#pick pre{margin:.2em 0;white-space:pre-wrap;word-break:break-all}
+#pick pre{margin:.2em 0;white-space:pre-wrap;word-break:break-all} #pick-text{white-space:pre-wrap}
 table.t{border-collapse:collapse;margin:.5em 0} table.t td,table.t th{border:1px solid #ddd;padding:1px 6px;
  text-align:left;vertical-align:top}
 details{margin:1em 0} summary{cursor:pointer;font-weight:bold}
