@@ -88,7 +88,7 @@ def screenshot(session: nox.Session) -> None:
     """The README's pictures (docs/): the full-matrix report's first screen, 1400x900, the step chart
     and a sequence diagram, from -- [RESULTS] (default results/, after nox -s matrix)."""
     from harness.errors import HarnessError
-    from harness.results._charts import readme_images
+    from harness.results import readme_images
 
     try:
         paths = readme_images(Path(session.posargs[0] if session.posargs else "results"), Path("docs"))

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 from harness.matrix import Cell
 from harness.matrix._upgrade import write_upgrade_report
 from harness.results import DONE, WORSE, CellDiff, Store, compare
-from harness.results._diff import print_table
-from harness.results._upgrade_report import Side, UpgradeReport, grouped
+from harness.results._diff import grouped, print_table
+from harness.results._upgrade_report import Side, UpgradeReport
 
 HOSTILE = "evil</pre><script>alert(1)</script>"
 

@@ -247,13 +247,14 @@ def write_upgrade_report(
 ) -> list[Path]:
     """``report.{md,html,json}`` in the upgrade results folder: the summary, the changes grouped,
     a repro per group and both sides as they were resolved (from their status files)."""
-    from harness.results._upgrade_report import Side, UpgradeReport, summary_lines
+    from harness.results import UpgradeReport, UpgradeSide, upgrade_summary
 
     sides = []
     for cell, _ in (old, new):
         st = probe.store.status(cell.id)
-        sides.append(Side(cell.label, cell.id, list(st.resolved) if st else [], dict(st.environment) if st else {}))
-    summary = summary_lines(sides[0], sides[1], {old[0].id: old[1], new[0].id: new[1]})
+        resolved, env = (list(st.resolved), dict(st.environment)) if st else ([], {})
+        sides.append(UpgradeSide(cell.label, cell.id, resolved, env))
+    summary = upgrade_summary(sides[0], sides[1], {old[0].id: old[1], new[0].id: new[1]})
     report = UpgradeReport(kind, sides[0], sides[1], diffs, strict, headline, summary)
     return report.write(probe.store.root)
 

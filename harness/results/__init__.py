@@ -23,6 +23,7 @@ from harness.results._baseline import DEFAULT_PATH as BASELINE_PATH
 from harness.results._baseline import Baseline
 from harness.results._baseline import from_report as baseline_from_report
 from harness.results._baseline import write as write_baseline
+from harness.results._charts import readme_images
 from harness.results._counts import format_counts, ordered
 from harness.results._diff import BETTER, CHANGED, SAME, WORSE, CellDiff, compare, failing, judge, publish
 from harness.results._files import REQUIRED_FIELDS, check_output, dumps, read_records, write_atomic
@@ -51,6 +52,9 @@ from harness.results._repro import (
 )
 from harness.results._store import CRASHED, DONE, INSTALL_FAILED, SKIPPED, CellStatus, Store
 from harness.results._summary import Summary, summarize
+from harness.results._upgrade_report import Side as UpgradeSide
+from harness.results._upgrade_report import UpgradeReport
+from harness.results._upgrade_report import summary_lines as upgrade_summary
 
 __all__ = [
     "AGREE",
@@ -75,6 +79,8 @@ __all__ = [
     "Report",
     "Store",
     "Summary",
+    "UpgradeReport",
+    "UpgradeSide",
     "agreement_html",
     "agreement_markdown",
     "baseline_from_report",
@@ -98,6 +104,7 @@ __all__ = [
     "outcome_set",
     "publish",
     "read_records",
+    "readme_images",
     "report_from_files",
     "report_schema",
     "run_args",
@@ -108,6 +115,7 @@ __all__ = [
     "still_current",
     "summarize",
     "tolerance_for",
+    "upgrade_summary",
     "verdict",
     "write_atomic",
     "write_baseline",

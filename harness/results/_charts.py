@@ -25,13 +25,40 @@ import shutil
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from harness.results._report import Report, Row
+
+class Row(Protocol):
+    """What the pictures read of a report row (``_report.Row``; a protocol, so that the report can
+    draw its pictures without the two modules importing each other)."""
+
+    @property
+    def scenario(self) -> str: ...
+    @property
+    def backend(self) -> str: ...
+    @property
+    def profile(self) -> str: ...
+    @property
+    def cells(self) -> Mapping[str, Mapping[str, int]]: ...
+    @property
+    def sweep(self) -> Mapping[str, Any]: ...
+    @property
+    def first_bad(self) -> Mapping[str, tuple[str, int | None]]: ...
+
+
+class Report(Protocol):
+    """What the pictures read of the report (``_report.Report``)."""
+
+    @property
+    def versions(self) -> list[str]: ...
+    @property
+    def rows(self) -> Mapping[tuple[str, str, str], Row]: ...
+    @property
+    def records_of(self) -> Callable[[str], Iterable[dict[str, Any]]] | None: ...
+
 
 SVG_NS = "http://www.w3.org/2000/svg"
 #: The sweep family the step chart reads, and its parameter that is the depth.

@@ -12,6 +12,7 @@ and fails only with ``strict``.
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -178,6 +179,106 @@ def title(before: str, after: str) -> str:
     return f"{before} → {after}" if before.startswith("fastapi") else f"Starlette {before} → {after}"
 
 
+_ORDER = {WORSE: 0, REMOVED: 1, CHANGED: 2, ADDED: 3, BETTER: 4}
+
+
+def family(scenario: str) -> str:
+    return scenario.split("[", 1)[0]
+
+
+def size(scenario: str) -> tuple[int, int, str]:
+    """How small a case is: its depth or stack layers (from its name's parameters), then its name."""
+    from harness.results._summary import name_params, stack_size
+
+    _, params = name_params(scenario)
+    depth = params.get("depth", "")
+    layers = int(depth) if depth.isdigit() else stack_size(params["stack"]) if "stack" in params else 10**6
+    return layers, len(scenario), scenario
+
+
+def _smallness(d: CellDiff) -> tuple[Any, ...]:
+    return (size(d.scenario), d.backend, d.profile)
+
+
+@dataclass
+class Group:
+    """Changed cells of one family that moved the same way."""
+
+    verdict: str
+    family: str
+    why: str
+    cells: list[CellDiff]
+    failing: bool
+
+    @property
+    def moves(self) -> list[tuple[str, int]]:
+        """``ok -> no_response_returned``: how many cells, most first."""
+        tally = Counter(f"{d.before_label} → {d.after_label}" for d in self.cells)
+        return tally.most_common()
+
+    @property
+    def smallest(self) -> CellDiff:
+        return min(self.cells, key=_smallness)
+
+    def to_json(self) -> dict[str, Any]:
+        small = self.smallest
+        return {
+            "verdict": self.verdict,
+            "family": self.family,
+            "why": self.why,
+            "fails_the_gate": self.failing,
+            "cells": len(self.cells),
+            "moves": [{"move": m, "cells": n} for m, n in self.moves],
+            "smallest": {"scenario": small.scenario, "backend": small.backend, "profile": small.profile},
+            "repro": small.repro,
+            "members": [
+                {
+                    "scenario": d.scenario,
+                    "backend": d.backend,
+                    "profile": d.profile,
+                    "before": d.before_label,
+                    "after": d.after_label,
+                }
+                for d in self.cells
+            ],
+        }
+
+
+_MOVE = re.compile(r"^(?P<name>.+) (?P<was>\S+) -> (?P<now>\S+)$")
+_COUNT = re.compile(r"^[\d/]+$")
+
+
+def observation(why: str) -> str:
+    """What moved, without the amounts that differ from one depth to the next: ``layers skipped
+    0 -> 3`` and ``0 -> 5`` are one observation (``layers skipped``); ``response partial -> none``
+    and ``response complete -> none`` stay two."""
+    parts = []
+    for part in why.split("; "):
+        m = _MOVE.match(part)
+        if m and _COUNT.match(m["was"]) and _COUNT.match(m["now"]):
+            part = f"{m['name']} (more)" if _total(m["now"]) > _total(m["was"]) else f"{m['name']} (changed)"
+        parts.append(part)
+    return "; ".join(parts)
+
+
+def _total(counts: str) -> int:
+    return max(int(n) for n in counts.split("/"))
+
+
+def grouped(diffs: Sequence[CellDiff], strict: bool) -> list[Group]:
+    """The changed cells by (verdict, family, what moved), worst and largest first."""
+    bad = set(map(id, failing(diffs, strict)))
+    out: dict[tuple[str, str, str], list[CellDiff]] = {}
+    for d in diffs:
+        if d.verdict != SAME:
+            out.setdefault((d.verdict, family(d.scenario), observation(d.why)), []).append(d)
+    groups = [
+        Group(v, f, w, sorted(cells, key=_smallness), any(id(c) in bad for c in cells))
+        for (v, f, w), cells in out.items()
+    ]
+    return sorted(groups, key=lambda g: (not g.failing, _ORDER.get(g.verdict, 9), -len(g.cells), g.family))
+
+
 #: Where-lines a group shows in a terminal before "and N more" (report.md lists them all).
 WHERE_LINES = 4
 
@@ -194,8 +295,6 @@ def print_table(diffs: Sequence[CellDiff], strict: bool, before: str, after: str
     """The gate's answer for a terminal: changes grouped by family and what moved (as the report
     groups them), names wrapped inside their column (rows never break apart), the first few cells
     and the smallest case's repro per group; fits 80 columns and follows ``COLUMNS``."""
-    from harness.results._upgrade_report import grouped
-
     changed = [d for d in diffs if d.verdict != SAME]
     bad = failing(diffs, strict)
     try:
