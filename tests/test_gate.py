@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ({"ok": 5}, {"ok": 4, "no_response_returned": 1}, WORSE),
         ({"exception": 5}, {"exception": 3, "ok": 2}, WORSE),  # a new flake
         ({"exception": 5}, {"hang": 5}, WORSE),  # a new hang
+        ({"exception": 5}, {"exited": 5}, WORSE),  # the app now ends its process
         ({"no_response_returned": 5}, {"ok": 5}, BETTER),
         ({"no_response_returned": 5}, {"exception": 5}, CHANGED),
     ],

@@ -84,6 +84,8 @@ def _judge_class(b: set[str], a: set[str]) -> tuple[str, str]:
         return WORSE, "new flake"
     if "hang" in a and "hang" not in b:
         return WORSE, "new hang"
+    if "exited" in a and "exited" not in b:
+        return WORSE, "now ends the process"
     if a == {"ok"}:
         return BETTER, "now ok"
     return CHANGED, "outcome changed"
