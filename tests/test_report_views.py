@@ -304,3 +304,19 @@ def test_the_charts_written_beside_the_report_are_shown_in_it(tmp_path):
     assert '<img class="chart" src="steps.svg"' in page, "the page of the same write shows it"
     assert "](steps.svg)" in markdown
     assert "sequence.svg" not in page or (folder / "sequence.svg").exists()
+
+
+def test_every_outcome_class_has_a_colour_on_the_page_and_a_place_in_the_schema():
+    from harness.results import report_schema
+    from harness.results._html import CLASSES
+    from harness.run import OUTCOMES
+
+    def enums(node: object) -> set[str]:
+        if isinstance(node, dict):
+            return set(node.get("enum", ())) | {e for v in node.values() for e in enums(v)}
+        if isinstance(node, list):
+            return {e for v in node for e in enums(v)}
+        return set()
+
+    assert set(OUTCOMES) <= set(CLASSES)
+    assert set(OUTCOMES) <= enums(report_schema())

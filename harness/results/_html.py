@@ -125,6 +125,7 @@ def table(head: Sequence[str], rows: Iterable[Sequence[Node]], cls: str = "t") -
 CLASSES: dict[str, tuple[str, str]] = {
     "no_response_returned": ("n", "#d7263d"),
     "hang": ("h", "#7b2cbf"),
+    "exited": ("x", "#8c564b"),
     "protocol_error": ("p", "#2e86ab"),
     "exception": ("e", "#f18f01"),
     "crashed": ("c", "#000000"),
