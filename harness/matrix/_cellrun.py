@@ -40,6 +40,11 @@ INTERRUPTED = "interrupted"
 #: How long an interrupted cell process has to stop after SIGINT before it is killed.
 STOP_GRACE = 5.0
 
+#: How long a cell that ended on SIGINT waits for the matrix to be marked stopping before it is
+#: recorded as crashed: one Ctrl-C reaches the cell and nox together, and a cell still starting
+#: dies of it before nox's handler has run (which it does in milliseconds, in the main thread).
+SAME_CTRL_C = 2.0
+
 # Run as ``python -S -c LIFELINE PARENT_PID COMMAND...``: arm the kernel to SIGKILL this process
 # when its parent dies, check the parent did not die before that, then become COMMAND.
 _LIFELINE = """\
@@ -337,6 +342,8 @@ def run(
     finally:
         children.forget(proc)
     elapsed = time.perf_counter() - started
+    if proc.returncode in (130, -signal.SIGINT):  # Ctrl-C reached the cell: wait for nox's own to mark it
+        children.stopping.wait(SAME_CTRL_C)
     if proc.returncode != 0 and children.stopping.is_set():
         sources_path.unlink(missing_ok=True)
         return INTERRUPTED
