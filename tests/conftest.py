@@ -24,6 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # This session's real servers carry this scope in their token, so the tests that check "no server
 # left running" count only their own, not those of another test run on the same machine.
 os.environ.setdefault("HARNESS_SERVER_SCOPE", f"pytest-{os.getpid()}-")
+# A report's PNG pictures cost a headless Chromium start each; the tests that are about them turn
+# them back on (tests/test_charts.py), every other report a test writes keeps its SVGs only.
+os.environ.setdefault("HARNESS_REPORT_PNG", "0")
 
 
 def run_harness(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
