@@ -205,3 +205,25 @@ def test_a_cells_leftovers_are_discarded_and_nothing_else(tmp_path: Path) -> Non
         (store.cells_dir / name).write_text("{}")
     store.discard_partial("0.37.2")
     assert sorted(p.name for p in store.cells_dir.iterdir()) == sorted(kept)
+
+
+def test_a_stopped_matrix_starts_no_cell_and_kills_one_that_ignores_the_interrupt() -> None:
+    """``MatrixRun.interrupt``'s bound: SIGINT first, SIGKILL for a cell still there after the grace."""
+    from harness.matrix._cellrun import Children
+
+    children = Children()
+    stubborn = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print(flush=True); time.sleep(60)"
+    proc = children.start([sys.executable, "-c", stubborn], stdout=subprocess.PIPE, text=True)
+    assert proc is not None and proc.stdout is not None
+    try:
+        proc.stdout.readline()  # its handler is set
+        children.stop()
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.5)
+        assert children.start([sys.executable, "-c", "pass"]) is None, "a stopping matrix starts no cell"
+        children.kill()
+        assert proc.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
+        proc.stdout.close()

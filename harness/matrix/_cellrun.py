@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,18 +133,18 @@ class Children:
             self._procs.discard(proc)
 
     def stop(self) -> None:
-        self._signal(signal.SIGINT)
+        self._each(lambda proc: proc.send_signal(signal.SIGINT))
 
     def kill(self) -> None:
-        self._signal(signal.SIGKILL)
+        self._each(lambda proc: proc.kill())
 
-    def _signal(self, sig: int) -> None:
+    def _each(self, action: Callable[[subprocess.Popen[str]], None]) -> None:
         with self._lock:
             self.stopping.set()
             procs = list(self._procs)
         for proc in procs:
             try:
-                proc.send_signal(sig)
+                action(proc)
             except OSError:  # it ended meanwhile
                 pass
 
