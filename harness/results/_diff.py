@@ -313,7 +313,7 @@ def print_table(diffs: Sequence[CellDiff], strict: bool, before: str, after: str
     grid.add_column(overflow="fold")
     for g in grouped(diffs, strict):
         style = "red" if g.failing else ("green" if g.verdict == BETTER else "yellow")
-        moves = ", ".join(f"{m} ({n})" if len(g.moves) > 1 else m for m, n in g.moves)
+        moves = "; ".join(f"{m} ({n})" if len(g.moves) > 1 else m for m, n in g.moves)
         head = f"{g.family}: {moves}" + (f" ({g.why})" if g.why else "") + f": {len(g.cells)} cell"
         grid.add_row(f"[{style}]{g.verdict.upper()}[/]", escape(head + "s" * (len(g.cells) != 1)))
         where = _where(g.cells)
