@@ -7,8 +7,8 @@ nox alone, as an out-of-memory killer or ``kill PID`` does) and by Ctrl-C (SIGIN
 also answer 130 at once, without a traceback, and record no cell as crashed by the interrupt.
 
 This drives the real ``nox -s matrix`` on two releases whose environments the matrix has built and
-reuses (``--offline``: the release list comes from the cache), one cell at a time, each a few
-seconds long so that a signal lands while one has finished and the other runs. Linux only: the
+reuses (``--offline``: the release list comes from the cache), one cell at a time, each a second or
+more long, so that a signal lands while one has finished and the other runs. Linux only: the
 process table is read from ``/proc`` and cells die with nox there only (``cellrun.lifeline``).
 """
 
@@ -35,7 +35,7 @@ pytestmark = [
 ]
 
 FIRST, SECOND = VERSIONS = ("0.37.2", "1.10.0")
-#: 7 scenarios x 2 backends x 2 profiles x 8 repeats = 224 runs, 2-4 s a cell on a loaded core.
+#: 7 scenarios x 2 backends x 2 profiles x 8 repeats = 224 runs: 1 s a cell when idle, 4 s when loaded.
 SELECTION = ["--scenario", "pr1634-seed", "--scenario", "depth-sweep[depth=4,*", "--repeat", "8"]
 RUNS_PER_CELL = 7 * 2 * 2 * 8
 
