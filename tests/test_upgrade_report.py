@@ -140,7 +140,11 @@ def test_the_gate_writes_its_report_with_the_sides_as_their_status_files_recorde
     assert paths[0] == tmp_path / "upgrade" / "report.md"
     md = paths[0].read_text()
     assert "starlette 0.28.0, anyio 4.0.0, python 3.11.7" in md  # anyio moved too: the report says so
-    assert "## Summary of both sides" in md and "no_response_returned" in md.split("## Changes")[0]
+    summary = md.split("## Summary of both sides")[1].split("## Changes")[0]
+    assert summary.lstrip().startswith("```text\n0.28.0")  # the side's label, not a cell id
+    assert "no_response_returned" in summary
+    assert "repro (" not in summary and "matrix(" not in summary  # no matrix command for gate cells
+    assert "in 3 groups" in md
 
 
 def test_the_terminal_table_fits_its_columns_wrapping_names_not_rows(monkeypatch):

@@ -70,7 +70,8 @@ class UpgradeReport:
     def _head(self) -> str:
         changed = sum(d.verdict != SAME for d in self.diffs)
         bad = len(failing(self.diffs, self.strict))
-        return f"{len(self.diffs)} cells compared; {changed} changed in {len(self.groups)} groups, " + (
+        n = len(self.groups)
+        return f"{len(self.diffs)} cells compared; {changed} changed in {n} group{'s' * (n != 1)}, " + (
             f"{bad} are worse." if self.kind == "bisect" else f"{bad} fail the gate{' (strict)' * self.strict}."
         )
 
@@ -187,18 +188,25 @@ class UpgradeReport:
 
 
 def summary_lines(before: Side, after: Side, records: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """The matrix report's summary over the two sides (empty where it cannot be made)."""
+    """The matrix report's summary over the two sides, which it names by their labels (``fastapi
+    0.108.0 (starlette 0.32.0.post1)``, not the gate's cell id). Its repro lines are left out: they
+    are matrix commands, and a gate's cells are not the matrix's; each group has its own repro."""
     from harness.results._report import CellInfo, build
+    from harness.results._summary import summarize
 
-    try:
-        from harness.results._summary import summarize
-    except ImportError:  # pragma: no cover - the summary module ships with the harness
-        return []
-    cells = [
-        CellInfo(
-            id=s.cell_id, starlette=str((records.get(s.cell_id) or [{}])[0].get("starlette", s.cell_id)), status="done"
-        )
-        for s in (before, after)
-    ]
-    report = build(cells, records)
-    return summarize(report).lines(width=100)
+    cells, by_label = [], {}
+    for side in (before, after):
+        recs = records.get(side.cell_id) or []
+        starlette = str(recs[0].get("starlette", side.label)) if recs else side.label
+        cells.append(CellInfo(id=side.label, starlette=starlette, status="done"))
+        by_label[side.label] = recs
+    lines = summarize(build(cells, by_label)).lines(width=100)
+    out: list[str] = []
+    for line in lines:
+        if line.lstrip().startswith("- repro ("):
+            out.append("\0")  # the repro and its wrapped lines go
+        elif out and out[-1] == "\0" and line.startswith("      "):
+            continue
+        else:
+            out.append(line)
+    return [line for line in out if line != "\0"]
