@@ -11,6 +11,7 @@ block above lets ``uvx nox`` / ``pipx run nox`` bring rich and packaging along.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -81,6 +82,15 @@ def tests(session: nox.Session) -> None:
     """The test suite against the newest Starlette, on asyncio and trio."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """tests/test_fuzz.py long: HARNESS_FUZZ_EXAMPLES examples (3000) drawn at random; -- pytest options."""
+    session.install("-e", ".[test]")
+    examples = os.environ.get("HARNESS_FUZZ_EXAMPLES", "3000")
+    env = {"HARNESS_FUZZ_EXAMPLES": examples}
+    session.run("python", "-m", "pytest", "-s", "tests/test_fuzz.py", *session.posargs, env=env)
 
 
 @nox.session(python=False)
