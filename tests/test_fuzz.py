@@ -354,3 +354,34 @@ def test_records_that_do_not_answer_their_jobs_fail_the_check(monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "run_jobs", losing)
     with pytest.raises(AssertionError, match="2 jobs gave 1 records"):
         check_runs(PLAIN, ["asyncio"], ["uvicorn"], 2, 0, RunConfig())
+
+
+# --- cases the fuzz found, kept --------------------------------------------------------------------
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    inner = getattr(exc, "exceptions", None)
+    return [leaf for e in inner for leaf in _leaves(e)] if inner else [exc]
+
+
+#: The fuzz's shrunk case for a client that fails (a fault planted in the client's ``wait:chunks``).
+CLIENT_WAITS = Scenario(
+    name="fuzz", description="", source="", stack="", endpoint="background", receive="wait:chunks=3,disconnect"
+)
+
+
+@pytest.mark.parametrize("backend", AVAILABLE)
+def test_a_failure_of_the_harness_own_client_leaves_the_run_on_every_backend(monkeypatch, backend):
+    """Found by fuzzing with a fault planted in the client script: trio's nursery raised it, asyncio
+    dropped it and recorded the run ``ok`` (the app never needed the client), hiding a harness bug
+    behind a verdict."""
+    from harness.run import ScriptedReceive
+
+    async def failing(self: ScriptedReceive) -> None:
+        raise KeyError("planted: the client's own bug")
+
+    monkeypatch.setattr(ScriptedReceive, "run_client", failing)
+    jobs = plan([CLIENT_WAITS], backends=[backend], profiles=["daphne"])
+    with pytest.raises(BaseException) as info:  # noqa: PT011 - trio raises it in a group, asyncio alone
+        run_jobs(jobs)
+    assert [str(leaf) for leaf in _leaves(info.value)] == ['"planted: the client\'s own bug"']

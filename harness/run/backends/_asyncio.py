@@ -229,6 +229,7 @@ class AsyncioBackend(Backend):
             await _wait_real(t, GRACE_S)
         if any(not t.done() for t in leaked):
             self.poisoned = True
+        _raise_if_failed(client)
         if not task.done():
             self.poisoned = True
             return AppResult(finished=False, exc=None, timed_out=True, leaked_tasks=len(leaked))
@@ -237,6 +238,14 @@ class AsyncioBackend(Backend):
         else:
             exc = task.exception()
         return AppResult(finished=not timed_out, exc=exc, timed_out=timed_out, leaked_tasks=len(leaked))
+
+
+def _raise_if_failed(client: asyncio.Future[Any]) -> None:
+    """The client is the harness's own script: its failure is a harness bug, never the app's
+    verdict, so it leaves the run, as it does on trio (whose nursery raises it)."""
+    failed = None if client.cancelled() or not client.done() else client.exception()
+    if failed is not None:
+        raise failed
 
 
 async def _wait_real(task: asyncio.Future[Any], seconds: float) -> None:
