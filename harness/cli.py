@@ -407,7 +407,7 @@ def _terminated(signum: int, frame: Any) -> None:
 def _run_bound(args: argparse.Namespace) -> float:
     """Real seconds one run may take before its worker is called blocked: the in-loop backstop
     (the real clock's own bound under --real-clock) plus the time cancellation and cleanup take."""
-    from harness.run._isolated import WATCHDOG_GRACE
+    from harness.run import WATCHDOG_GRACE
 
     inner = min(args.timeout, args.real_timeout) if args.real_time else args.real_timeout
     return float(inner) + WATCHDOG_GRACE

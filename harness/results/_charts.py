@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 
 class Row(Protocol):
-    """What the pictures read of a report row (``_report.Row``; a protocol, so that the report can
+    """What the pictures read of a report row (``_model.Row``; a protocol, so that the report can
     draw its pictures without the two modules importing each other)."""
 
     @property
@@ -50,7 +50,7 @@ class Row(Protocol):
 
 
 class Report(Protocol):
-    """What the pictures read of the report (``_report.Report``)."""
+    """What the pictures read of the report (``_model.ReportData``)."""
 
     @property
     def versions(self) -> list[str]: ...

@@ -41,10 +41,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.results._counts import format_counts
-from harness.results._summary import MAX_CONDITIONS, Summary, name_params, size_and_condition
+from harness.results._model import label
+from harness.results._summary import MAX_CONDITIONS, Summary, name_params, size_and_condition, summary_of
 
 if TYPE_CHECKING:
-    from harness.results._report import Report, Row
+    from harness.results._model import ReportData as Report
+    from harness.results._model import Row
 
 # --- a tiny element builder ------------------------------------------------------------------------
 
@@ -459,7 +461,7 @@ def summary_html(summary: Summary) -> Element:
         for text in conditions[:MAX_CONDITIONS]:
             inner.add(el("li", None, text))
         inner.add(el("li", None, f"repro ({era.repro_case}): ", el("code", None, era.repro)))
-        head = el("b", None, _span(era.first, era.last))
+        head = el("b", None, span(era.first, era.last))
         top.add(
             el(
                 "li",
@@ -476,7 +478,7 @@ def summary_html(summary: Summary) -> Element:
     return el("section", {"id": "answer"}, el("h2", None, "The answer"), top)
 
 
-def _span(first: str, last: str) -> str:
+def span(first: str, last: str) -> str:
     return first if first == last else f"{first} – {last}"  # noqa: RUF001 - the en dash of a range
 
 
@@ -489,7 +491,7 @@ def heatmap_html(data: Mapping[str, Any]) -> Element:
             el(
                 "th",
                 {"class": "v", "data-column": g, "title": title},
-                el("span", None, _span(col["first"], col["last"]) + (f" ({n})" if n > 1 else "")),
+                el("span", None, span(col["first"], col["last"]) + (f" ({n})" if n > 1 else "")),
             )
         )
     body = el("tbody")
@@ -517,7 +519,7 @@ def heatmap_html(data: Mapping[str, Any]) -> Element:
                 continue
             letter = next(c for c in severity if c in classes)
             bad = sum(n for c, n in classes.items() if c not in ("o", "a"))
-            title = f"{_span(data['columns'][g]['first'], data['columns'][g]['last'])}: " + ", ".join(
+            title = f"{span(data['columns'][g]['first'], data['columns'][g]['last'])}: " + ", ".join(
                 f"{names[c]} {classes[c]}" for c in severity if c in classes
             )
             if cell["flaky"]:
@@ -558,8 +560,6 @@ def details_html(report: Report, summary: Summary, folder: Path | None, agreemen
     """Everything that is not the answer, folded: charts, every condition of every era, ranges,
     flaky cells, the cells' environments, the real servers (the transitions are in report.md
     and report.json: the ranges say the same, and the page stays light)."""
-    from harness.results._report import label
-
     d = el(
         "details",
         {"id": "details"},
@@ -573,7 +573,7 @@ def details_html(report: Report, summary: Summary, folder: Path | None, agreemen
             if (folder / name).exists():
                 d.add(el("h3", None, alt), el("img", {"class": "chart", "src": name, "alt": alt}))
     for era in summary.eras:
-        d.add(el("h3", None, f"{era.outcome} {_span(era.first, era.last)}: every condition"))
+        d.add(el("h3", None, f"{era.outcome} {span(era.first, era.last)}: every condition"))
         d.add(el("ul", None, *(el("li", None, t) for t in era.conditions())))
     interesting = report.interesting()
     d.add(el("h3", None, "Outcome ranges"))
@@ -581,7 +581,7 @@ def details_html(report: Report, summary: Summary, folder: Path | None, agreemen
         table(
             ["scenario", "backend", "profile", "releases", "outcome", "detail"],
             (
-                [r.scenario, r.backend, r.profile, _span(a, b), label(t) if len(k) > 1 else k[0], r.detail.get(a, "")]
+                [r.scenario, r.backend, r.profile, span(a, b), label(t) if len(k) > 1 else k[0], r.detail.get(a, "")]
                 for r in interesting
                 for a, b, k, t in report.ranges(r)
             ),
@@ -669,7 +669,7 @@ def agreement_section(agreement: Mapping[str, Any]) -> Element:
 
 def page(report: Report, agreement: Mapping[str, Any] | None = None, folder: Path | None = None) -> str:
     """The whole page as text."""
-    summary = report.summary()
+    summary = summary_of(report)
     data = heatmap_data(report)
     title = "Starlette BaseHTTPMiddleware under client disconnects"
     head = el(

@@ -15,10 +15,11 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from harness.results._repro import run_args, seed_suffix
-from harness.results._summary import Summary
+from harness.results._summary import Summary, summary_of
 
 if TYPE_CHECKING:
-    from harness.results._report import Report, Row
+    from harness.results._model import ReportData as Report
+    from harness.results._model import Row
 
 #: 1 held templates (``{version}``, ``{seed}``) in ``repro``; 2 holds ready commands.
 FORMAT = 2
@@ -54,7 +55,7 @@ def pip_repro(report: Report, row: Row, cell_id: str) -> str:
 
 
 def report_json(report: Report, summary: Summary | None = None) -> dict[str, Any]:
-    summary = summary or report.summary()
+    summary = summary or summary_of(report)
     quiet = {"ok", "not_applicable"}
     rows = []
     for r in report.rows.values():

@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.results._summary import Summary
+from harness.results._model import label, span
+from harness.results._summary import Summary, summary_of
 
 if TYPE_CHECKING:
-    from harness.results._report import Report
+    from harness.results._model import ReportData as Report
 
 TITLE = "# Starlette BaseHTTPMiddleware under client disconnects"
 
@@ -25,9 +26,7 @@ def cell(text: object) -> str:
 
 
 def markdown(report: Report, folder: Path | None = None, summary: Summary | None = None) -> str:
-    from harness.results._report import _span, label
-
-    summary = summary or report.summary()
+    summary = summary or summary_of(report)
     interesting = report.interesting()
     out = [
         f"{TITLE}\n\nGenerated {report.generated}: {len(report.cells)} releases, {len(report.rows)} rows "
@@ -44,10 +43,10 @@ def markdown(report: Report, folder: Path | None = None, summary: Summary | None
         "flaky cells, repro commands, cells</summary>\n"
     )
     for era in summary.eras:
-        out.append(f"\n## {era.outcome} {_span(era.first, era.last)}: every condition\n")
+        out.append(f"\n## {era.outcome} {span(era.first, era.last)}: every condition\n")
         out.extend(f"- {cell(t)}" for t in era.conditions())
     out += _ranges(report)
-    out.append(report._expectations_md())
+    out.append(expectations_md(report))
     flaky = [(r, cid, c) for r in report.rows.values() for cid, c in r.cells.items() if len(c) > 1]
     out.append(f"\n## Flaky cells\n\n{len(flaky)} cells gave more than one outcome across their repeats.\n")
     if flaky:
@@ -55,15 +54,13 @@ def markdown(report: Report, folder: Path | None = None, summary: Summary | None
         for r, cid, c in flaky:
             out.append(f"| `{cell(r.scenario)}` | {r.backend} | {r.profile} | {cid} | {label(c)} |")
     out += _reproduce(report)
-    out.append("\n" + report._cells_md())
+    out.append("\n" + cells_md(report))
     out.append("\n</details>")
     return "\n".join(out) + "\n"
 
 
 def _ranges(report: Report) -> list[str]:
     """Each row that is not ok everywhere: its outcome ranges, then its transitions."""
-    from harness.results._report import _span, label
-
     interesting = report.interesting()
     quiet = len(report.rows) - len(interesting)
     out: list[str] = []
@@ -75,7 +72,7 @@ def _ranges(report: Report) -> list[str]:
     for r in interesting:
         for a, b, k, t in report.ranges(r):
             out.append(
-                f"| `{cell(r.scenario)}` | {r.backend} | {r.profile} | {_span(a, b)} | "
+                f"| `{cell(r.scenario)}` | {r.backend} | {r.profile} | {span(a, b)} | "
                 f"{label(t) if len(k) > 1 else k[0]} |"
             )
     out.append("\n## Transitions\n\nWhere a row's outcome changes between consecutive releases.\n")
@@ -99,3 +96,37 @@ def _reproduce(report: Report) -> list[str]:
             if set(k) - {"ok", "not_applicable"}:
                 out.append(f"- `{cell(r.scenario)}` {r.backend} {r.profile} @ {a}: `{report.repro(r, a)}`")
     return out
+
+
+def expectations_md(report: Report) -> str:
+    """Where a scenario's own expectations do not hold: apart from the outcome, which says what
+    the app did (a seed that sends the whole response is ``ok``, its "only the start" not met)."""
+    lines = [
+        "\n## Scenario expectations\n\nWhere a scenario's own expectations (its Starlette test's "
+        "assertions) are not met; every other expectation is met on every release.\n",
+        "| scenario | backend | profile | expectation | not met on | met on |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in report.rows.values():
+        for name, spans in report.expectation_ranges(r).items():
+            unmet = [span(a, b) + ("" if st == "not met" else f" ({st[8:]})") for a, b, st in spans if st != "met"]
+            if unmet:
+                met = ", ".join(span(a, b) for a, b, st in spans if st == "met") or "-"
+                lines.append(f"| `{r.scenario}` | {r.backend} | {r.profile} | {name} | {', '.join(unmet)} | {met} |")
+    return "\n".join(lines)
+
+
+def cells_md(report: Report) -> str:
+    lines = [
+        "## Cells\n",
+        "| release | status | python | anyio | trio | resolution | runs | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in report.cells:
+        status = c.status if not c.reason else f"{c.status}: {c.reason}"
+        release = f"{c.id} (starlette {c.starlette})" if c.id.startswith("fastapi-") else c.id
+        lines.append(
+            f"| {release} | {status} | {c.python or '-'} | {c.anyio or '-'} | {c.trio or '-'} | {c.resolution} "
+            f"| {c.runs} | {c.elapsed_s:.1f} |"
+        )
+    return "\n".join(lines)

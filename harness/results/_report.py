@@ -1,183 +1,41 @@
-"""The report: where each outcome appears, as version ranges, transitions and a heatmap.
+"""The report: built from the cells' records, written as Markdown, JSON and a page.
 
-Rows are (scenario, backend, profile); columns are Starlette releases in order. A cell of the
-report is the set of outcomes of its repeats: one outcome is stable, several are flaky and shown
-with their counts (``no_response_returned 3/5, ok 2/5``), never reduced to a majority. Consecutive
-releases with the same outcome set merge into a range. Every cell that is not ``ok`` carries a
-command that reproduces it.
+``_model`` holds the data and what is derived from it; the views are ``_summary`` (the answer),
+``_markdown``, ``_json`` (the contract, ``report.schema.json``), ``_html`` (the heatmap) and
+``_charts`` (the pictures). Every cell that is not ``ok`` carries a command that reproduces it.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from harness.results._counts import format_counts, ordered
 from harness.results._files import write_atomic
 from harness.results._index import CellFold, fold
-from harness.results._repro import nox_command_template, seed_suffix
-from harness.results._store import CRASHED, INSTALL_FAILED, SKIPPED
-from harness.results._summary import Summary, summarize
+from harness.results._model import (
+    CELL_LABELS,
+    CellInfo,
+    ReportData,
+    Row,
+    RowKey,
+    exact_requirements,
+    label,
+    outcome_set,
+)
+from harness.results._summary import Summary, summary_of
 
-#: Cell statuses that stand in for outcomes when a whole cell did not run.
-CELL_LABELS = (INSTALL_FAILED, SKIPPED, CRASHED)
-
-
-@dataclass
-class CellInfo:
-    """One release's environment and status, as the report shows it."""
-
-    id: str
-    starlette: str
-    status: str
-    reason: str = ""
-    python: str | None = None
-    anyio: str | None = None
-    trio: str | None = None
-    resolution: str = "pinned"
-    requirements: list[str] = field(default_factory=list)
-    exclude_newer: str | None = None
-    runs: int = 0
-    elapsed_s: float = 0.0
-    #: The FastAPI release of a FastAPI cell (its Starlette is ``starlette``).
-    fastapi: str | None = None
-
-
-RowKey = tuple[str, str, str]
-
-
-def exact_requirements(starlette: str, anyio: str | None, trio: str | None, fastapi: str | None = None) -> list[str]:
-    """The pins a repro needs: exactly what ran (not the matrix's ranges)."""
-    reqs = [f"fastapi=={fastapi}"] if fastapi else []
-    reqs += [f"starlette=={starlette}"]
-    reqs += [f"anyio=={anyio}"] if anyio else []
-    reqs += [f"trio=={trio}"] if trio else []
-    return [*reqs, "packaging", "rich"]
+__all__ = ["CELL_LABELS", "CellInfo", "Report", "Row", "RowKey", "exact_requirements", "label", "outcome_set"]
 
 
 @dataclass
-class Row:
-    scenario: str
-    backend: str
-    profile: str
-    #: cell id -> outcome counts
-    cells: dict[str, Counter[str]] = field(default_factory=dict)
-    #: cell id -> (outcome, seed) of the first non-ok run, for the repro line
-    first_bad: dict[str, tuple[str, int | None]] = field(default_factory=dict)
-    detail: dict[str, str] = field(default_factory=dict)
-    #: cell id -> expectation name -> [runs where it was not met, runs]
-    expectations: dict[str, dict[str, list[int]]] = field(default_factory=dict)
-    #: A user app's options (target, path, method, body), from the row's first record, for repros.
-    params: dict[str, Any] = field(default_factory=dict)
-    #: The row's record ``params`` as they are (a sweep's ``depth``, ``endpoint``, ``when``), for the
-    #: pictures that read a sweep's parameters (``_charts``).
-    sweep: dict[str, Any] = field(default_factory=dict)
-
-
-def label(counts: Counter[str]) -> str:
-    """``ok`` / ``no_response_returned`` for a stable cell; ``a 3/5, b 2/5`` for a flaky one."""
-    return format_counts(counts, bare_single=True)
-
-
-def outcome_set(counts: Counter[str]) -> tuple[str, ...]:
-    return tuple(ordered(counts))
-
-
-@dataclass
-class Report:
-    cells: list[CellInfo]
-    rows: dict[RowKey, Row]
-    #: What a ``nox -s matrix`` needs besides the row to know its cells (``--fastapi``, the app's
-    #: requirements), so every repro line is complete.
-    matrix_args: tuple[str, ...] = ()
-    generated: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-    #: A cell's records again, for the one run the sequence diagram draws (None: no diagram).
-    records_of: Callable[[str], Iterable[dict[str, Any]]] | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self._by_id = {c.id: c for c in self.cells}
-        #: id(row) -> (row, its ranges): every output asks for them, a full matrix has ~5,000 rows.
-        self._ranges: dict[int, tuple[Row, list[tuple[str, str, tuple[str, ...], Counter[str]]]]] = {}
-
-    @property
-    def versions(self) -> list[str]:
-        return [c.id for c in self.cells]
-
-    # --- derived views --------------------------------------------------------------------------
-
-    def ranges(self, row: Row) -> list[tuple[str, str, tuple[str, ...], Counter[str]]]:
-        """(first, last, outcome set, summed counts) over consecutive releases with one outcome set.
-        Computed once per row (a report's rows do not change once built)."""
-        hit = self._ranges.get(id(row))
-        if hit is not None and hit[0] is row:
-            return list(hit[1])
-        out: list[tuple[str, str, tuple[str, ...], Counter[str]]] = []
-        for cid in self.versions:
-            counts = row.cells.get(cid)
-            if counts is None:
-                continue
-            key = outcome_set(counts)
-            if out and out[-1][2] == key:
-                first, _, k, total = out[-1]
-                total.update(counts)
-                out[-1] = (first, cid, k, total)
-            else:
-                out.append((cid, cid, key, Counter(counts)))
-        self._ranges[id(row)] = (row, out)
-        return list(out)
-
-    def transitions(self, row: Row) -> list[tuple[str, str, str, str]]:
-        """(before version, after version, before label, after label) wherever the outcome set changes."""
-        out = []
-        prev: tuple[str, Counter[str]] | None = None
-        for cid in self.versions:
-            counts = row.cells.get(cid)
-            if counts is None:
-                continue
-            if prev is not None and outcome_set(prev[1]) != outcome_set(counts):
-                out.append((prev[0], cid, label(prev[1]), label(counts)))
-            prev = (cid, counts)
-        return out
-
-    def expectation_ranges(self, row: Row) -> dict[str, list[tuple[str, str, str]]]:
-        """Per expectation of the row's scenario: (first, last, ``met`` / ``not met`` / ``not met
-        k/n``) over consecutive releases in the same state; kept apart from the outcome ranges."""
-        out: dict[str, list[tuple[str, str, str]]] = {}
-        for cid in self.versions:
-            for name, (unmet, runs) in row.expectations.get(cid, {}).items():
-                state = "met" if unmet == 0 else "not met" if unmet == runs else f"not met {unmet}/{runs}"
-                spans = out.setdefault(name, [])
-                if spans and spans[-1][2] == state:
-                    spans[-1] = (spans[-1][0], cid, state)
-                else:
-                    spans.append((cid, cid, state))
-        return out
-
-    def interesting(self) -> list[Row]:
-        """Rows that are not ``ok`` (or not applicable) everywhere."""
-        quiet = {"ok", "not_applicable"}
-        return [r for r in self.rows.values() if any(set(c) - quiet for c in r.cells.values())]
-
-    def _template(self, row: Row) -> str:
-        """The repro command of any release of ``row``: fill in ``{version}`` and ``{seed}``."""
-        return nox_command_template(
-            row.scenario, row.backend, row.profile, params=row.params, matrix_args=self.matrix_args
-        )
-
-    def _seed(self, row: Row, cell_id: str) -> str:
-        return seed_suffix(row.first_bad.get(cell_id, ("", None))[1])
-
-    def repro(self, row: Row, cell_id: str) -> str:
-        return self._template(row).format(version=cell_id, seed=self._seed(row, cell_id))
-
-    # --- outputs --------------------------------------------------------------------------------
+class Report(ReportData):
+    """A report and its outputs."""
 
     def to_json(self) -> dict[str, Any]:
         """Machine-readable report, as ``report.schema.json`` documents it (``_json``): the
@@ -189,13 +47,8 @@ class Report:
 
     def summary(self) -> Summary:
         """The answer in a few lines, derived from the range table (``_summary``); ``.text()`` for
-        a terminal. Derived once for the Markdown, the page and the JSON alike (again when a cell or
-        a row is added)."""
-        key = (tuple(map(id, self.cells)), len(self.rows), sum(len(r.cells) for r in self.rows.values()))
-        cached = self.__dict__.get("_summary")
-        if cached is None or cached[0] != key:
-            cached = self.__dict__["_summary"] = (key, summarize(self))
-        return cached[1]
+        a terminal."""
+        return summary_of(self)
 
     def to_markdown(self, folder: Path | None = None) -> str:
         """The answer first, then every table folded (``_markdown``); ``folder`` is where the
@@ -203,40 +56,6 @@ class Report:
         from harness.results._markdown import markdown
 
         return markdown(self, folder)
-
-    def _expectations_md(self) -> str:
-        """Where a scenario's own expectations do not hold: apart from the outcome, which says what
-        the app did (a seed that sends the whole response is ``ok``, its "only the start" not met)."""
-        lines = [
-            "\n## Scenario expectations\n\nWhere a scenario's own expectations (its Starlette test's "
-            "assertions) are not met; every other expectation is met on every release.\n",
-            "| scenario | backend | profile | expectation | not met on | met on |",
-            "|---|---|---|---|---|---|",
-        ]
-        for r in self.rows.values():
-            for name, spans in self.expectation_ranges(r).items():
-                unmet = [_span(a, b) + ("" if st == "not met" else f" ({st[8:]})") for a, b, st in spans if st != "met"]
-                if unmet:
-                    met = ", ".join(_span(a, b) for a, b, st in spans if st == "met") or "-"
-                    lines.append(
-                        f"| `{r.scenario}` | {r.backend} | {r.profile} | {name} | {', '.join(unmet)} | {met} |"
-                    )
-        return "\n".join(lines)
-
-    def _cells_md(self) -> str:
-        lines = [
-            "## Cells\n",
-            "| release | status | python | anyio | trio | resolution | runs | seconds |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for c in self.cells:
-            status = c.status if not c.reason else f"{c.status}: {c.reason}"
-            release = f"{c.id} (starlette {c.starlette})" if c.id.startswith("fastapi-") else c.id
-            lines.append(
-                f"| {release} | {status} | {c.python or '-'} | {c.anyio or '-'} | {c.trio or '-'} | {c.resolution} "
-                f"| {c.runs} | {c.elapsed_s:.1f} |"
-            )
-        return "\n".join(lines)
 
     def to_html(self, agreement: dict[str, Any] | None = None, folder: Path | None = None) -> str:
         """The page (``_html``): the answer, the heatmap, the details folded; the charts in
@@ -336,10 +155,6 @@ def fastapi_args(releases: Sequence[str]) -> list[str]:
     ordered = sorted(set(releases), key=Version)
     spec = f"=={ordered[0]}" if len(ordered) == 1 else f">={ordered[0]},<={ordered[-1]}"
     return ["--fastapi", spec]
-
-
-def _span(first: str, last: str) -> str:
-    return first if first == last else f"{first} – {last}"  # noqa: RUF001 - the en dash of a range
 
 
 def _cell_order(cell: CellInfo) -> tuple[Any, ...]:

@@ -37,7 +37,8 @@ from harness.results._counts import ordered
 from harness.results._store import CRASHED, INSTALL_FAILED, SKIPPED
 
 if TYPE_CHECKING:
-    from harness.results._report import Report, Row
+    from harness.results._model import ReportData as Report
+    from harness.results._model import Row
 
 #: The outcome the report answers for first; the other classes that are not ``ok`` get one line each.
 TARGET = "no_response_returned"
@@ -347,6 +348,17 @@ class Summary:
         """The summary for a terminal (the gate's output): wrapped to ``width``, by default the
         terminal's (``COLUMNS`` when set)."""
         return "\n".join(self.lines(width or shutil.get_terminal_size((80, 24)).columns))
+
+
+def summary_of(report: Report) -> Summary:
+    """``summarize(report)``, derived once for the Markdown, the page and the JSON alike (again
+    when a cell or a row is added)."""
+    key = (tuple(map(id, report.cells)), len(report.rows), sum(len(r.cells) for r in report.rows.values()))
+    cached = report.__dict__.get("_summary")
+    if cached is None or cached[0] != key:
+        cached = report.__dict__["_summary"] = (key, summarize(report))
+    summary: Summary = cached[1]
+    return summary
 
 
 def summarize(report: Report, target: str = TARGET) -> Summary:

@@ -11,8 +11,8 @@ app that blocks the loop or ends the process becomes that run's record) and repl
 
 from harness.run._connection import Connection, ObservedFields, SentMessage
 from harness.run._driver import Bounds, Drive, drive, make_scope
-from harness.run._isolated import Bounds as WatchBounds
 from harness.run._isolated import (
+    WATCHDOG_GRACE,
     Channel,
     Supervised,
     become_worker,
@@ -21,6 +21,7 @@ from harness.run._isolated import (
     reporting_exits,
     supervise,
 )
+from harness.run._isolated import Bounds as WatchBounds
 from harness.run._jobs import (
     BaseFields,
     Environment,
@@ -70,6 +71,7 @@ __all__ = [
     "OUTCOMES",
     "PROTOCOL_ERROR",
     "SCHEMA_VERSION",
+    "WATCHDOG_GRACE",
     "Backend",
     "BaseFields",
     "Bounded",
