@@ -87,7 +87,8 @@ class Backend:
         Before each call the loop is brought to rest (every task blocked) and, on trio, the scheduler
         is seeded, so a call behaves the same in a batch of thousands as alone: a repro command runs
         a batch of one. A call whose app cannot be cancelled poisons the loop, and the rest of the
-        batch continues in a fresh one.
+        batch continues in a fresh one. (trio overrides this: a fresh loop for every call, since one
+        loop's history changes what a trio run does; see ``_replay``.)
         """
         done = 0
         while done < len(calls):

@@ -1,15 +1,19 @@
 """trio behind the backend interface: trio's own MockClock for virtual time (at real speed while a
-thread or the app's I/O works), a seeded scheduler."""
+thread or the app's I/O works), a seeded scheduler, and each run in a ``trio.run`` of its own so
+that its seed replays it whatever ran before (``_replay``)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from harness.run._outcome import exit_status
 from harness.run.backends._base import AppResult, Backend, Bounded, Event, only_cancellations
 from harness.run.backends._realwork import POLL_S, busy_threads
+from harness.run.backends._replay import QuietCollector, deterministic_scheduling
+
+T = TypeVar("T")
 
 
 def seed_trio_scheduler(seed: int) -> None:
@@ -85,6 +89,37 @@ class TrioBackend(Backend):
     seeded = True
     needs_anyio = True
     requires = "trio"
+
+    def run_batch(
+        self,
+        calls: Sequence[tuple[int | None, Callable[[], Awaitable[T]]]],
+        *,
+        virtual_time: bool,
+        on_result: Callable[[T], None],
+    ) -> None:
+        """Every call in a ``trio.run`` of its own, scheduled in creation order and with the garbage
+        collector held off, so its outcome depends on its seed alone, not on the runs before it
+        (``_replay`` says what each of these removes, as measured)."""
+        previous = deterministic_scheduling(True)
+        try:
+            with QuietCollector() as collector:
+                for seed, call in calls:
+                    collector.between_runs()
+                    on_result(self._run_alone(seed, call, virtual_time=virtual_time))
+        finally:
+            deterministic_scheduling(previous)
+
+    def _run_alone(self, seed: int | None, call: Callable[[], Awaitable[T]], *, virtual_time: bool) -> T:
+        results: list[T] = []
+
+        async def alone() -> None:
+            await self.quiesce()  # as in a shared loop: trio's own tasks have reached their waits
+            if seed is not None:
+                self.seed(seed)
+            results.append(await call())
+
+        self._run_loop(alone, virtual_time=virtual_time)
+        return results[0]
 
     def _run_loop(self, main: Callable[[], Awaitable[None]], *, virtual_time: bool) -> None:
         import trio
