@@ -209,7 +209,7 @@ def run_jobs(
     on_start: Callable[[BaseFields], None] | None = None,
     keep: bool = True,
 ) -> list[RunRecord]:
-    """Run jobs, one event loop per backend for all of that backend's jobs (see ``run_batch``).
+    """Run jobs: asyncio runs all of its jobs in one event loop, trio each in its own (see ``run_batch``).
 
     ``on_start`` hears of each run just before it starts (what an out-of-process watchdog needs to
     name a run that ends its process); with ``keep=False`` records only go to ``on_record``, so
