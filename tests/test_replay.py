@@ -65,6 +65,45 @@ def test_starlette_0_20_4_on_trio_0_21_replays_every_run_of_a_batch_run_in_anoth
     assert result["differ"] == [], _explain(result)
 
 
+def test_a_run_starts_at_virtual_time_zero_and_never_closes_what_an_earlier_run_abandoned() -> None:
+    """The clock of a run does not carry on from the run before, and an async generator a run left
+    unfinished (as Starlette's ``body_stream`` is when the client leaves) is closed by that run's
+    loop, not as a system task scheduled in whichever run happens to free it."""
+    import trio
+
+    abandoned: list[object] = []
+    seen: list[tuple[float, list[str]]] = []
+
+    class Spawns(trio.abc.Instrument):  # type: ignore[misc, unused-ignore]
+        def __init__(self) -> None:
+            self.names: list[str] = []
+
+        def task_spawned(self, task: Any) -> None:
+            self.names.append(task.name)
+
+    async def body() -> Any:
+        yield b"chunk"
+        yield b"never read"
+
+    async def abandon() -> None:
+        stream = body()
+        await stream.__anext__()
+        abandoned.append(stream)  # outlives the run, as a record's reference to its app could
+        await trio.sleep(5)
+
+    async def free_it() -> None:
+        spawns = Spawns()
+        trio.lowlevel.add_instrument(spawns)
+        start = trio.current_time()
+        abandoned.clear()  # the last reference goes here, in the next run
+        await trio.sleep(0)
+        trio.lowlevel.remove_instrument(spawns)
+        seen.append((start, [n for n in spawns.names if n.startswith("close asyncgen")]))
+
+    get_backend("trio").run_batch([(0, abandon), (0, free_it)], virtual_time=True, on_result=lambda _: None)
+    assert seen == [(0.0, [])]
+
+
 def test_a_batch_leaves_trios_scheduler_and_the_garbage_collector_as_it_found_them() -> None:
     """The harness's replay settings are its own: a trio test or a collector setting of the caller's
     is untouched once the batch is over."""
