@@ -365,7 +365,7 @@ def run(
         sources = {}  # then the cell is never current, and is redone next time
     finally:
         sources_path.unlink(missing_ok=True)
-    # Runs that all failed before Starlette was reached are no verdict on it (results._health).
+    # Runs that failed on the environment before reaching Starlette are no verdict on it (results._health).
     broken = environment_failure(records)
     status = CRASHED if broken else DONE
     store.record(
