@@ -70,3 +70,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         if set(counts) != {"ok"}:
             terminalreporter.write_line(f"{scenario:60} {backend:8} {profile:11} {label}")
     terminalreporter.write_line(f"all scenarios: {format_counts(by_outcome, fractions=False)} (ok rows not listed)")
+
+
+def minimal_record(
+    version: str, scenario: str, outcome: str, backend: str = "asyncio", seed: int | None = None, detail: str = ""
+) -> dict[str, Any]:
+    """The fields the report reads of a run, for report tests that need no real run."""
+    return {
+        "starlette": version,
+        "scenario": scenario,
+        "backend": backend,
+        "profile": "uvicorn",
+        "outcome": outcome,
+        "seed": seed,
+        "detail": detail or f"{outcome} detail",
+        "resolution": "pinned",
+    }

@@ -18,6 +18,7 @@ import pytest
 
 from harness.results import DONE, CellInfo, Report, build
 from tests._chromium import chromium, find_chromium
+from tests.conftest import minimal_record
 
 pytestmark = pytest.mark.browser
 
@@ -31,16 +32,7 @@ VERSIONS = ["0.27.0", "0.28.0", "0.38.2", "0.38.3"]
 
 
 def _rec(version: str, scenario: str, outcome: str, backend: str = "asyncio", detail: str = "") -> dict[str, object]:
-    return {
-        "starlette": version,
-        "scenario": scenario,
-        "backend": backend,
-        "profile": "uvicorn",
-        "outcome": outcome,
-        "seed": 3 if backend == "trio" else None,
-        "detail": detail or f"{outcome} detail",
-        "resolution": "pinned",
-    }
+    return minimal_record(version, scenario, outcome, backend, seed=3 if backend == "trio" else None, detail=detail)
 
 
 def small_matrix() -> Report:

@@ -24,6 +24,7 @@ from harness.results import (
 )
 from harness.results._html import heatmap_data, join_repro
 from harness.run import OUTCOMES, Outcome
+from tests.conftest import minimal_record
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,17 +102,7 @@ def test_an_interrupted_write_leaves_the_previous_file_intact(tmp_path):
     assert not list(path.parent.glob(".*.tmp"))
 
 
-def rec(version, scenario, outcome, backend="asyncio", seed=None):
-    return {
-        "starlette": version,
-        "scenario": scenario,
-        "backend": backend,
-        "profile": "uvicorn",
-        "outcome": outcome,
-        "seed": seed,
-        "detail": f"{outcome} detail",
-        "resolution": "pinned",
-    }
+rec = minimal_record
 
 
 def sample_report():
