@@ -86,9 +86,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def fuzz(session: nox.Session) -> None:
-    """tests/test_fuzz.py long: HARNESS_FUZZ_EXAMPLES examples (3000) drawn at random; -- pytest options."""
+    """tests/test_fuzz.py long: HARNESS_FUZZ_EXAMPLES examples (2000, ~8 min) drawn at random; -- pytest options."""
     session.install("-e", ".[test]")
-    examples = os.environ.get("HARNESS_FUZZ_EXAMPLES", "3000")
+    examples = os.environ.get("HARNESS_FUZZ_EXAMPLES", "2000")
     env = {"HARNESS_FUZZ_EXAMPLES": examples}
     session.run("python", "-m", "pytest", "-s", "tests/test_fuzz.py", *session.posargs, env=env)
 
