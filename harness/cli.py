@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -349,7 +349,7 @@ def _supervise(args: argparse.Namespace) -> int:
     import signal
     import tempfile
 
-    from harness.run import Supervised, WatchBounds, supervise
+    from harness.run import Incomplete, Supervised, WatchBounds, supervise
 
     folder = args.out.parent if args.out is not None else None
     if folder is not None:
@@ -373,12 +373,16 @@ def _supervise(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, _terminated)
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (env_path, os.environ.get("PYTHONPATH")) if p)
+    incomplete: Incomplete | None = None
     try:
         bounds = WatchBounds(run=_run_bound(args), start=args.import_timeout)
-        seen: Supervised = supervise(worker, tmp, dump, bounds, append)
+        try:
+            seen: Supervised = supervise(worker, tmp, dump, bounds, append)
+        except Incomplete as e:
+            incomplete, seen = e, Supervised()
         if seen.refused is not None:
             return seen.refused
-        records = list(read_records_quietly(tmp))
+        counts = None if args.quiet else _table_counts(tmp)
         if args.out is not None:
             with tmp.open("rb") as f:
                 os.fsync(f.fileno())
@@ -387,6 +391,18 @@ def _supervise(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         tmp.unlink(missing_ok=True)
         dump.unlink(missing_ok=True)
+    _notes(seen)
+    if counts is not None:
+        _print_table(counts)
+    if incomplete is not None:
+        kept = f"; the runs recorded so far are in {args.out}" if args.out is not None else ""
+        print(f"harness: error: {incomplete}{kept}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _notes(seen: Any) -> None:
+    """What the supervisor did that the table does not say: runs it recorded, threads it ended."""
     for r in seen.taken_over:
         print(f"harness: {r['scenario']} {r['backend']} {r['profile']} #{r['repeat']}: {r['detail']}", file=sys.stderr)
     if seen.threads_left:
@@ -395,9 +411,6 @@ def _supervise(args: argparse.Namespace) -> int:
             f"({', '.join(seen.threads_left)}); they were ended with the worker process",
             file=sys.stderr,
         )
-    if not args.quiet:
-        _print_table(records)
-    return 0
 
 
 def _terminated(signum: int, frame: Any) -> None:
@@ -413,11 +426,16 @@ def _run_bound(args: argparse.Namespace) -> float:
     return float(inner) + WATCHDOG_GRACE
 
 
-def read_records_quietly(path: Path) -> list[dict[str, Any]]:
-    """The summary fields of the records just written (a table needs only these)."""
-    keep = ("scenario", "backend", "profile", "outcome", "starlette", "anyio", "trio", "python")
+def _table_counts(path: Path) -> dict[tuple[str, str, str], Counter[str]]:
+    """Outcome counts per (scenario, backend, profile) of the records just written, read one line
+    at a time: the table needs no record kept."""
+    counts: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
     with path.open(encoding="utf-8") as f:
-        return [{k: r.get(k) for k in keep} for r in map(json.loads, filter(str.strip, f))]
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                counts[(r["scenario"], r["backend"], r["profile"])][r["outcome"]] += 1
+    return counts
 
 
 def _work(args: argparse.Namespace) -> int:
@@ -480,15 +498,7 @@ def _work(args: argparse.Namespace) -> int:
     return 0
 
 
-def summarize(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str, str], Counter[str]]:
-    counts: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
-    for r in records:
-        counts[(r["scenario"], r["backend"], r["profile"])][r["outcome"]] += 1
-    return counts
-
-
-def _print_table(records: Sequence[dict[str, Any]]) -> None:
-    counts = summarize(records)
+def _print_table(counts: Mapping[tuple[str, str, str], Counter[str]]) -> None:
     env = environment()
     title = f"Starlette {env['starlette']} · anyio {env['anyio']} · trio {env['trio']} · Python {env['python']}"
     try:
@@ -508,5 +518,5 @@ def _print_table(records: Sequence[dict[str, Any]]) -> None:
         style = styles.get(next(iter(c)), "red") if len(c) == 1 else "yellow"
         table.add_row(escape(scenario), backend, profile, format_counts(c), style=style)
     Console().print(table)
-    total = Counter(r["outcome"] for r in records)
-    print(f"{len(records)} runs: {format_counts(total, fractions=False)}")
+    total: Counter[str] = sum(counts.values(), Counter())
+    print(f"{total.total()} runs: {format_counts(total, fractions=False)}")

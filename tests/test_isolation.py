@@ -148,3 +148,83 @@ def test_ctrl_c_stops_the_run_with_130_and_leaves_no_partial_file(tmp_path):
 def test_sigterm_stops_the_run_the_same_way(tmp_path):
     code, err = _interrupted(tmp_path, signal.SIGTERM)
     assert code == 130 and err == ["harness: interrupted"]
+
+
+def _supervised(tmp_path: Path, runs: int, script: dict[str, str]) -> tuple[list[dict[str, Any]], Any]:
+    """Runs the supervisor over tests/scripted_worker.py; its records and what it saw (or raised)."""
+    from harness.run import Incomplete, WatchBounds, supervise
+
+    results, plan = tmp_path / "r.jsonl", tmp_path / "script.json"
+    results.touch()
+    plan.write_text(json.dumps(script))
+
+    def command(write_fd: int, *, resume: int, first_attempt: dict[str, Any] | None) -> list[str]:
+        worker = str(ROOT / "tests" / "scripted_worker.py")
+        return [
+            sys.executable,
+            worker,
+            str(write_fd),
+            str(resume),
+            str(runs),
+            str(plan),
+            str(results),
+            json.dumps(first_attempt),
+        ]
+
+    def append(record: dict[str, Any]) -> None:
+        with results.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    try:
+        seen: Any = supervise(command, results, tmp_path / "dump", WatchBounds(run=10, start=10), append)
+    except Incomplete as e:
+        seen = e
+    return [json.loads(line) for line in results.read_text().splitlines()], seen
+
+
+def test_workers_that_end_between_runs_at_different_places_do_not_stop_the_selection(tmp_path):
+    got, seen = _supervised(tmp_path, 6, {"1:0": "die-after", "4:0": "die-after"})
+    assert [r["repeat"] for r in got] == [0, 1, 2, 3, 4, 5] and {r["outcome"] for r in got} == {"ok"}
+    assert seen.workers == 3
+
+
+def test_a_worker_that_ends_twice_at_the_same_place_leaves_the_selection_incomplete(tmp_path):
+    got, seen = _supervised(tmp_path, 6, {"3:0": "die-before", "3:1": "die-before"})
+    assert str(seen) == "the worker ended twice after run 3 (exit status 9, e.g. os._exit(9))"
+    assert [r["repeat"] for r in got] == [0, 1, 2]  # kept
+
+
+def test_a_half_written_record_never_precedes_the_supervisors_record(tmp_path):
+    got, _ = _supervised(tmp_path, 3, {"1:0": "die", "1:1": "partial-die"})
+    assert [(r["repeat"], r["outcome"]) for r in got] == [(0, "ok"), (1, "exited"), (2, "ok")]
+    assert got[1]["first_attempt"] == {"outcome": "exited", "detail": got[1]["first_attempt"]["detail"]}
+
+
+def test_a_harness_fault_in_the_worker_is_no_verdict_on_the_app(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    done = run_harness("run", "--app", "tests.apps.harness_fault:app", *ONE, "--backend", "asyncio", "--out", str(out))
+    assert done.returncode == 1
+    assert "planted: a bug of the harness's own client" in done.stderr  # its traceback, for the bug report
+    assert done.stderr.strip().splitlines()[-1].startswith("harness: error: the harness failed in its worker")
+    assert records(out) == []  # nothing recorded as the app's doing
+
+
+def test_a_process_the_app_started_does_not_hide_that_the_app_ended_its_own(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    started = time.monotonic()
+    done = run_harness(
+        "run",
+        "--app",
+        "tests.apps.spawns_helper:app",
+        "--path",
+        "/os-exit",
+        *ONE,
+        "--backend",
+        "asyncio",
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    (r,) = records(out)
+    assert r["outcome"] == "exited" and "exit status 7" in r["detail"]
+    assert time.monotonic() - started < 20  # not the 15 s bound of a hang, twice

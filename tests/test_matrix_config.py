@@ -355,6 +355,13 @@ def test_overlapping_pins_that_give_a_pair_anyio_rules_out_are_an_error_naming_b
     assert "anyio==4.16.0" in make_cell(config, INDEX[6]).requirements  # 0.31.0: no trio pin, nothing to clash
 
 
+@pytest.mark.parametrize(("anyio", "trio"), [("==4.*", "==0.21.0"), ("===4.0.0", "==0.21.0"), ("==4.16.0", "==0.21.*")])
+def test_pins_that_are_not_exact_versions_are_left_to_the_installer(anyio, trio):
+    pins = [{"starlette": ">=0", "python": "3.11", "anyio": anyio, "trio": trio}]
+    config = parse({"matrix": {"starlette": [">=0.31"]}, "pins": pins})
+    assert f"anyio{anyio}" in make_cell(config, INDEX[6]).requirements
+
+
 def test_the_default_pins_give_pairs_anyio_allows(config):
     for release in INDEX[1:]:  # 0.13.0 on (0.12.9 is outside the matrix)
         make_cell(config, release)  # raises on a pair anyio rules out

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from harness.errors import ConfigError, HarnessError
 from harness.matrix._config import MatrixConfig, version_or_specifier
@@ -143,7 +143,11 @@ def _check_pair(config: MatrixConfig, version: Version, pins: dict[str, Any]) ->
     anyio, trio = pins.get("anyio"), pins.get("trio")
     if not (isinstance(anyio, str) and isinstance(trio, str) and anyio.startswith("==") and trio.startswith("==")):
         return
-    anyio_v, trio_v = Version(anyio[2:]), Version(trio[2:])
+    try:
+        anyio_v, trio_v = Version(anyio[2:]), Version(trio[2:])
+    except InvalidVersion:
+        return  # a wildcard (==4.*) or an arbitrary-equality pin: the installer decides
+
     needs = next((t for a, t in ANYIO_NEEDS_TRIO if anyio_v in a), None)
     if needs is None or trio_v in needs:
         return

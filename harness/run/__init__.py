@@ -14,6 +14,7 @@ from harness.run._driver import Bounds, Drive, drive, make_scope
 from harness.run._isolated import (
     WATCHDOG_GRACE,
     Channel,
+    Incomplete,
     Supervised,
     become_worker,
     lingering_threads,
@@ -82,6 +83,7 @@ __all__ = [
     "Environment",
     "ExceptionInfo",
     "ExceptionInfoJSON",
+    "Incomplete",
     "Job",
     "ObservedFields",
     "Outcome",

@@ -20,6 +20,7 @@ Events, one JSON object per line, worker to supervisor::
     {"event": "start", "base": {...}}         a run begins; ``base`` is its record's known fields
     {"event": "exit", "code": 5}              the app raised SystemExit (sent just before dying)
     {"event": "refused", "code": 2}           bad input met while running (the worker printed it)
+    {"event": "fault"}                        a bug of the harness itself (its traceback follows)
     {"event": "done", "threads": [...]}       every run recorded; threads the app left running
 """
 
@@ -50,8 +51,12 @@ WATCHDOG_GRACE = 5.0
 #: Real seconds the worker gets to end once it said it is done (threads it joins on the way out).
 EXIT_GRACE = 3.0
 
-#: Real seconds the worker gets to write its thread dump after SIGUSR1, before SIGKILL.
+#: Real seconds the worker gets to write its thread dumps after SIGUSR1, before SIGKILL.
 DUMP_GRACE = 1.0
+#: Dumps asked for, this far apart: one dump can catch a loop between two steps of the app.
+DUMPS, DUMP_GAP = 3, 0.1
+#: How often the supervisor looks whether a silent worker is still alive.
+POLL = 0.25
 
 
 # --- the worker's side --------------------------------------------------------------------------
@@ -62,6 +67,7 @@ class Channel:
     BrokenPipeError, which ends the worker: an orphan has nobody to report to."""
 
     def __init__(self, fd: int) -> None:
+        os.set_inheritable(fd, False)  # a process the app starts must not hold the supervisor's end of file
         self._file = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
 
     def send(self, event: str, **fields: Any) -> None:
@@ -105,8 +111,13 @@ def reporting_exits(channel: Channel) -> Iterator[None]:
         raise
     except BaseException as e:
         code = exit_status(e)
-        if code is None or isinstance(e, KeyboardInterrupt):
+        if isinstance(e, KeyboardInterrupt):
             raise
+        if code is None:
+            channel.send("fault")  # not the app's doing: nothing to record, nothing to retry
+            raise
+        if isinstance(e, SystemExit) and isinstance(e.code, str):
+            print(e.code, file=sys.stderr)  # what sys.exit("...") would have printed
         channel.send("exit", code=code)
         _hard_exit(code)
 
@@ -182,10 +193,12 @@ class _Watch:
             if self.eof:
                 return
             wait = deadline() - time.monotonic()
-            if wait <= 0 or not self._selector.select(wait):
-                if deadline() - time.monotonic() <= 0:
-                    yield None
-                    return
+            if wait <= 0:
+                yield None
+                return
+            if not self._selector.select(min(wait, POLL)):
+                if self.proc.poll() is not None and not self._selector.select(0):
+                    self.eof = True  # it ended, though something it started may hold the pipe open
                 continue
             chunk = os.read(self._fd, 65536)
             if not chunk:
@@ -198,8 +211,9 @@ class _Watch:
 
     def stop(self, dump: bool) -> int:
         """End the worker (asking for its thread dump first when ``dump``); its exit status."""
-        if dump:
+        for _ in range(DUMPS if dump else 0):
             _signal(self.proc, signal.SIGUSR1)
+            time.sleep(DUMP_GAP)
         try:  # after an end of file the worker is on its way out: let it finish exiting
             self.proc.wait(DUMP_GRACE if dump else EXIT_GRACE)
         except subprocess.TimeoutExpired:
@@ -235,6 +249,8 @@ class _Ending:
     status: int = 0
     #: The harness's own exit status for bad input the worker met mid-way (it printed the line).
     refused: int | None = None
+    #: The worker failed in the harness's own code (it printed the traceback).
+    fault: bool = False
 
 
 def _watch(watch: _Watch, bounds: Bounds) -> _Ending:
@@ -253,6 +269,8 @@ def _watch(watch: _Watch, bounds: Bounds) -> _Ending:
             end.exit_code = int(event.get("code", 1))
         elif kind == "refused":
             end.refused = int(event.get("code", 2))
+        elif kind == "fault":
+            end.fault = True
         elif kind == "done":
             end.done, end.threads = True, list(event.get("threads", ()))
             limit[0] = time.monotonic() + EXIT_GRACE
@@ -287,6 +305,12 @@ def _refused(end: _Ending, bounds: Bounds, dump: Path) -> int:
     raise AppImportError(f"importing the app ended the process ({_status_text(end.status)})")
 
 
+class Incomplete(Exception):
+    """The selection could not be finished: the worker failed in the harness's own code (its
+    traceback is above), kept dying between runs, or a fresh one could not start. The runs
+    recorded so far stay; the caller says what is missing and exits non-zero."""
+
+
 def supervise(
     worker_command: Callable[..., list[str]],
     results: Path,
@@ -299,49 +323,89 @@ def supervise(
     ``worker_command(write_fd, resume=, first_attempt=)`` is the worker's command line: it writes
     events to ``write_fd``, skips the first ``resume`` runs (recorded already) and attaches
     ``first_attempt`` to the record of the first run it plays. ``append`` adds a record the
-    supervisor made to ``results``.
+    supervisor made to ``results``. Raises ``Incomplete`` when the selection cannot be finished.
     """
     seen = Supervised()
     retry: dict[str, Any] | None = None  # the first attempt of the run a fresh worker tries again
     #: Cells (scenario, backend, profile) whose run ended a fresh worker too: their other repeats
     #: that do the same are recorded at once (each retry costs a process start).
     confirmed: set[tuple[str, str, str]] = set()
-    stalls = 0
+    stalled_at: int | None = None  # where a worker last ended between runs
     while True:
         resume = _count_lines(results)
         _truncate_lines(results, resume)  # a record half-written by a killed worker
+        dump.write_text("", encoding="utf-8")  # no stack of an earlier worker can be taken for this one's
         end = _one_worker(functools.partial(worker_command, resume=resume, first_attempt=retry), bounds)
         seen.workers += 1
         if end.done:
             if end.threads or end.timed_out:
                 seen.threads_left = end.threads or ["(a thread the app started)"]
             return seen
-        if end.refused is not None or not end.ready:
-            seen.refused = _refused(end, bounds, dump)
+        if end.fault or end.refused is not None or not end.ready:
+            seen.refused = _not_playing(end, seen.workers > 1, results, append, retry, bounds, dump)
             return seen
         recorded = _count_lines(results) - resume
         if recorded:
             retry = None  # the retried run finished in the fresh worker, which took its note along
         if end.current is None or recorded >= end.started:
-            # Died between runs: never the app's doing as far as we can tell; retried, but not forever.
-            stalls += 1
-            if stalls >= 2:
-                raise RuntimeError(f"the worker ended between runs twice ({_status_text(end.status)})")
+            # Ended between runs: not the app's doing as far as we can tell; tried again once.
+            if stalled_at == resume + recorded:
+                raise Incomplete(f"the worker ended twice after run {stalled_at} ({_status_text(end.status)})")
+            stalled_at = resume + recorded
             continue
-        stalls = 0
         record = _taken_over(end, bounds.run, dump)
         cell = (record["scenario"], record["backend"], record["profile"])
         if retry is None and cell not in confirmed:
-            retry = {"outcome": record["outcome"], "detail": record["detail"]}
-            _truncate_lines(results, resume + recorded)
+            retry = {"outcome": record["outcome"], "detail": record["detail"], "base": end.current}
             continue
         if retry is not None:
-            record["detail"] += "; the same in a fresh process"
-            record["first_attempt"] = retry
+            same = retry["outcome"] == record["outcome"]
+            record["detail"] += "; the same in a fresh process" if same else f" (first attempt: {retry['outcome']})"
+            record["first_attempt"] = {k: v for k, v in retry.items() if k != "base"}
             confirmed.add(cell)
+        _truncate_lines(results, resume + recorded)  # nothing half-written before the supervisor's record
         append(record)
         seen.taken_over.append(record)
         retry = None
+
+
+def _not_playing(
+    end: _Ending,
+    replaced: bool,
+    results: Path,
+    append: Callable[[dict[str, Any]], None],
+    retry: dict[str, Any] | None,
+    bounds: Bounds,
+    dump: Path,
+) -> int:
+    """A worker that ended without playing on: the harness failed, bad input, or an app that
+    would not import (in the first worker) or start again (in a fresh one)."""
+    if end.fault:
+        raise Incomplete(f"the harness failed in its worker after {_count_lines(results)} runs")
+    if replaced and not end.ready and end.refused is None:
+        _record_unfinished(results, append, retry, end)
+        raise Incomplete(f"a fresh worker could not start after a run ended the last one ({_why_not(end)})")
+    return _refused(end, bounds, dump)
+
+
+def _record_unfinished(
+    results: Path, append: Callable[[dict[str, Any]], None], retry: dict[str, Any] | None, end: _Ending
+) -> None:
+    """The run whose retry never started keeps its first attempt as its record."""
+    if retry is None or retry.get("base") is None:
+        return
+    _truncate_lines(results, _count_lines(results))
+    record = RunRecord(outcome=retry["outcome"], detail=retry["detail"], **retry["base"]).to_json()
+    record["detail"] += f"; a fresh process could not start to try it again ({_why_not(end)})"
+    append(record)
+
+
+def _why_not(end: _Ending) -> str:
+    if end.timed_out:
+        return "its start did not finish in time"
+    if end.exit_code is not None:
+        return f"SystemExit({end.exit_code}) while it started"
+    return _status_text(end.status)
 
 
 def _taken_over(end: _Ending, bound: float, dump: Path) -> dict[str, Any]:
@@ -350,7 +414,13 @@ def _taken_over(end: _Ending, bound: float, dump: Path) -> dict[str, Any]:
     if end.timed_out:
         outcome, detail = HANG, f"the run did not end within {bound:g} s of real time" + _where(dump)
     elif end.exit_code is not None:
-        outcome, detail = EXITED, f"the app raised SystemExit({end.exit_code}), which ends the process"
+        outcome, detail = (
+            EXITED,
+            (
+                f"the app raised SystemExit({end.exit_code}) out of the ASGI call, which ends the process "
+                "unless the server catches it"
+            ),
+        )
     else:
         outcome, detail = EXITED, f"the app ended the process ({_status_text(end.status)})"
     return RunRecord(outcome=outcome, detail=detail, **(end.current or {})).to_json()
