@@ -122,3 +122,21 @@ def test_a_batch_leaves_trios_scheduler_and_the_garbage_collector_as_it_found_th
     assert during == [(True, False), (True, False)], "runs are scheduled in creation order, collector off"
     assert gc.isenabled() and gc.get_freeze_count() == 0
     assert _run._ALLOW_DETERMINISTIC_SCHEDULING is before
+
+
+def test_an_empty_trio_batch_needs_no_trio(monkeypatch):
+    """Where trio is not installed (a pre-anyio cell) every trio job is not_applicable: the empty
+    batch must not import it."""
+    import builtins
+
+    from harness.run.backends import get_backend
+
+    real_import = builtins.__import__
+
+    def no_trio(name: str, *args: object, **kwargs: object) -> object:
+        if name == "trio" or name.startswith("trio."):
+            raise ModuleNotFoundError("No module named 'trio'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_trio)
+    get_backend("trio").run_batch([], virtual_time=True, on_result=print)
