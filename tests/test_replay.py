@@ -140,3 +140,30 @@ def test_an_empty_trio_batch_needs_no_trio(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_trio)
     get_backend("trio").run_batch([], virtual_time=True, on_result=print)
+
+
+def test_a_batch_of_runnable_tasks_runs_as_it_stands_or_reversed_as_production_trio_does():
+    """Trio's deterministic switch alone shuffles a batch (any of n! orders); the harness keeps
+    trio's own choice, the creation order as it stands or reversed, so no result rests on an order
+    trio never takes."""
+    import trio
+
+    from harness.run.backends import get_backend
+
+    orders: set[str] = set()
+
+    async def four_tasks() -> str:
+        order: list[str] = []
+
+        async def step(name: str) -> None:
+            await trio.lowlevel.checkpoint()
+            order.append(name)
+
+        async with trio.open_nursery() as nursery:
+            for name in "abcd":
+                nursery.start_soon(step, name)
+        return "".join(order)
+
+    calls = [(seed, four_tasks) for seed in range(60)]
+    get_backend("trio").run_batch(calls, virtual_time=True, on_result=orders.add)
+    assert orders == {"abcd", "dcba"}

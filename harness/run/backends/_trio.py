@@ -97,20 +97,21 @@ class TrioBackend(Backend):
         virtual_time: bool,
         on_result: Callable[[T], None],
     ) -> None:
-        """Every call in a ``trio.run`` of its own, scheduled in creation order and with the garbage
+        """Every call in a ``trio.run`` of its own, scheduled in creation order (then, as trio does,
+        as is or reversed: ``_replay.NativeCoin``) and with the garbage
         collector held off, so its outcome depends on its seed alone, not on the runs before it
         (``_replay`` says what each of these removes, as measured). An empty batch touches nothing:
         where trio is not installed, every trio job is not_applicable and none reaches here."""
         if not calls:
             return
-        previous = deterministic_scheduling(True)
+        restore = deterministic_scheduling()
         try:
             with QuietCollector() as collector:
                 for seed, call in calls:
                     collector.between_runs()
                     on_result(self._run_alone(seed, call, virtual_time=virtual_time))
         finally:
-            deterministic_scheduling(previous)
+            restore()
 
     def _run_alone(self, seed: int | None, call: Callable[[], Awaitable[T]], *, virtual_time: bool) -> T:
         results: list[T] = []
