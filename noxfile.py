@@ -87,10 +87,10 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def fuzz(session: nox.Session) -> None:
     """tests/test_fuzz.py long: HARNESS_FUZZ_EXAMPLES examples (2000, ~8 min) drawn at random; -- pytest options."""
-    session.install("-e", ".[test]")
     examples = os.environ.get("HARNESS_FUZZ_EXAMPLES", "2000")
     if not examples.isdigit() or int(examples) < 1:
         session.error(f"HARNESS_FUZZ_EXAMPLES={examples!r}: give a number of examples of at least 1, e.g. 2000")
+    session.install("-e", ".[test]")
     env = {"HARNESS_FUZZ_EXAMPLES": examples}
     session.run("python", "-m", "pytest", "-s", "tests/test_fuzz.py", *session.posargs, env=env)
 
