@@ -24,7 +24,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.results._files import read_records, write_atomic
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 _QUIET = ("ok", "not_applicable")
 
 RowKey = tuple[str, str, str]
@@ -83,8 +83,11 @@ def is_index(path: Path) -> bool:
 
 
 def _stamp(results: Path) -> list[int]:
+    """What changes whenever the file's content may have: size and modification time, and the
+    inode and status-change time, which no copy that keeps the times (``cp -p``, ``rsync -t``,
+    ``touch -r``) and no ``os.replace`` can keep."""
     st = results.stat()
-    return [st.st_size, st.st_mtime_ns]
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
 
 def to_json(cell: CellFold, stamp: list[int]) -> dict[str, Any]:
