@@ -320,3 +320,25 @@ def test_every_outcome_class_has_a_colour_on_the_page_and_a_place_in_the_schema(
 
     assert set(OUTCOMES) <= set(CLASSES)
     assert set(OUTCOMES) <= enums(report_schema())
+
+
+def test_outside_text_stays_inert_in_the_markdown_report():
+    """A name with backticks, HTML, a fold's end and a comment, and a cell reason with a newline,
+    neither end their code span or cell nor become live in a viewer that renders report.md."""
+    name = "evil`</details><!--<img src=x onerror=alert(1)>|x"
+    records = {
+        "0.28.0": runs("0.28.0", name, "asyncio", "uvicorn", [NRR]),
+        "0.29.0": runs("0.29.0", name, "asyncio", "uvicorn", ["ok"]),
+    }
+    cells = [CellInfo(id=v, starlette=v, status="done") for v in records]
+    cells.append(CellInfo(id="0.30.0", starlette="0.30.0", status="crashed", reason="one\n| <b>two</b> </details>"))
+    markdown = build(cells, records).to_markdown()
+    # Code spans are literal in Markdown (CommonMark 6.1): what is left outside them is what renders.
+    outside = re.sub(r"(?<![`\\])(`+)(?!`).*?(?<!`)\1(?!`)", "", markdown)  # a \` is no fence
+    assert outside.count("</details>") == 1, "only the report's own fold ends"
+    assert "<img" not in outside and "<!--" not in outside and "<b>" not in outside
+    assert "``evil`</details><!--<img src=x onerror=alert(1)>\\|x``" in markdown, "the name, whole, in its span"
+    table = markdown.split("## Outcome ranges", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ``")]
+    assert rows and all(line.count(" | ") == 4 for line in rows), "the name stays in its code span and cell"
+    assert "| crashed: one \\| &lt;b&gt;two&lt;/b&gt; &lt;/details&gt; |" in markdown

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.results._mdsafe import md_code, md_text
 from harness.results._model import label, span
 from harness.results._summary import Summary, summary_of
 
@@ -21,8 +22,13 @@ TITLE = "# Starlette BaseHTTPMiddleware under client disconnects"
 
 
 def cell(text: object) -> str:
-    """One Markdown table cell: no row break, no column break."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """One Markdown table cell or list item of outside text: no row or column break, nothing live."""
+    return md_text(text)
+
+
+def name(text: object) -> str:
+    """A scenario name in a table, as code that nothing in it can end."""
+    return md_code(text, in_table=True)
 
 
 def markdown(report: Report, folder: Path | None = None, summary: Summary | None = None) -> str:
@@ -35,9 +41,9 @@ def markdown(report: Report, folder: Path | None = None, summary: Summary | None
         summary.to_markdown(),
         "\nThe heatmap is `report.html`; `report.json` has a ready command for every cell that is not `ok`.\n",
     ]
-    for name, alt in (("steps.svg", "smallest failing depth per release"), ("sequence.svg", "one run")):
-        if folder is not None and (folder / name).exists():
-            out.append(f"![{alt}]({name})\n")
+    for picture, alt in (("steps.svg", "smallest failing depth per release"), ("sequence.svg", "one run")):
+        if folder is not None and (folder / picture).exists():
+            out.append(f"![{alt}]({picture})\n")
     out.append(
         "<details><summary>Details: every condition, outcome ranges, transitions, expectations, "
         "flaky cells, repro commands, cells</summary>\n"
@@ -52,7 +58,7 @@ def markdown(report: Report, folder: Path | None = None, summary: Summary | None
     if flaky:
         out.append("| scenario | backend | profile | release | outcomes |\n|---|---|---|---|---|")
         for r, cid, c in flaky:
-            out.append(f"| `{cell(r.scenario)}` | {r.backend} | {r.profile} | {cid} | {label(c)} |")
+            out.append(f"| {name(r.scenario)} | {cell(r.backend)} | {cell(r.profile)} | {cell(cid)} | {label(c)} |")
     out += _reproduce(report)
     out.append("\n" + cells_md(report))
     out.append("\n</details>")
@@ -72,14 +78,16 @@ def _ranges(report: Report) -> list[str]:
     for r in interesting:
         for a, b, k, t in report.ranges(r):
             out.append(
-                f"| `{cell(r.scenario)}` | {r.backend} | {r.profile} | {span(a, b)} | "
+                f"| {name(r.scenario)} | {cell(r.backend)} | {cell(r.profile)} | {cell(span(a, b))} | "
                 f"{label(t) if len(k) > 1 else k[0]} |"
             )
     out.append("\n## Transitions\n\nWhere a row's outcome changes between consecutive releases.\n")
     out.append("| scenario | backend | profile | between | was | now |\n|---|---|---|---|---|---|")
     for r in interesting:
         for a, b, x, y in report.transitions(r):
-            out.append(f"| `{cell(r.scenario)}` | {r.backend} | {r.profile} | {a} → {b} | {x} | {y} |")
+            out.append(
+                f"| {name(r.scenario)} | {cell(r.backend)} | {cell(r.profile)} | {cell(a)} → {cell(b)} | {x} | {y} |"
+            )
     return out
 
 
@@ -94,7 +102,8 @@ def _reproduce(report: Report) -> list[str]:
     for r in interesting:
         for a, _b, k, _t in report.ranges(r):
             if set(k) - {"ok", "not_applicable"}:
-                out.append(f"- `{cell(r.scenario)}` {r.backend} {r.profile} @ {a}: `{report.repro(r, a)}`")
+                where = f"{cell(r.backend)} {cell(r.profile)} @ {cell(a)}"
+                out.append(f"- {md_code(r.scenario)} {where}: {md_code(report.repro(r, a))}")
     return out
 
 
@@ -108,11 +117,12 @@ def expectations_md(report: Report) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in report.rows.values():
-        for name, spans in report.expectation_ranges(r).items():
+        for expectation, spans in report.expectation_ranges(r).items():
             unmet = [span(a, b) + ("" if st == "not met" else f" ({st[8:]})") for a, b, st in spans if st != "met"]
             if unmet:
                 met = ", ".join(span(a, b) for a, b, st in spans if st == "met") or "-"
-                lines.append(f"| `{r.scenario}` | {r.backend} | {r.profile} | {name} | {', '.join(unmet)} | {met} |")
+                where = f"{name(r.scenario)} | {cell(r.backend)} | {cell(r.profile)} | {cell(expectation)}"
+                lines.append(f"| {where} | {cell(', '.join(unmet))} | {cell(met)} |")
     return "\n".join(lines)
 
 
@@ -123,8 +133,8 @@ def cells_md(report: Report) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for c in report.cells:
-        status = c.status if not c.reason else f"{c.status}: {c.reason}"
-        release = f"{c.id} (starlette {c.starlette})" if c.id.startswith("fastapi-") else c.id
+        status = cell(c.status if not c.reason else f"{c.status}: {c.reason}")
+        release = cell(f"{c.id} (starlette {c.starlette})" if c.id.startswith("fastapi-") else c.id)
         lines.append(
             f"| {release} | {status} | {c.python or '-'} | {c.anyio or '-'} | {c.trio or '-'} | {c.resolution} "
             f"| {c.runs} | {c.elapsed_s:.1f} |"

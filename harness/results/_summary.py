@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.results._counts import ordered
+from harness.results._mdsafe import md_code, md_text
 from harness.results._store import CRASHED, INSTALL_FAILED, SKIPPED
 
 if TYPE_CHECKING:
@@ -338,10 +339,10 @@ class Summary:
         if not self.eras:
             out.append(f"- {self.target}: on none of the {self.releases} releases, beyond what holds on every release")
         for era in self.eras:
-            out.append(f"- **{_span(era.first, era.last)}**{era.head_rest()}")
-            out += [f"  - {text}" for text in era.conditions()[:MAX_CONDITIONS]]
-            out.append(f"  - repro ({era.repro_case}): `{era.repro}`")
-        out += [f"- {line}" for line in self.tail_lines()]
+            out.append(f"- **{md_text(_span(era.first, era.last))}**{md_text(era.head_rest())}")
+            out += [f"  - {md_text(text)}" for text in era.conditions()[:MAX_CONDITIONS]]
+            out.append(f"  - repro ({md_text(era.repro_case)}): {md_code(era.repro)}")
+        out += [f"- {md_text(line)}" for line in self.tail_lines()]
         return "\n".join(out)
 
     def text(self, width: int | None = None) -> str:
