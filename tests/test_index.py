@@ -169,3 +169,32 @@ def test_the_index_is_hidden_from_cells_star_and_a_merge_of_every_file_passes_ov
     report_from_files(every, tmp_path / "merged")
     assert comparable(from_records(store))[1] == comparable(from_index(store))[1]
     assert "0.28.0" in (tmp_path / "merged" / "report.md").read_text()
+
+
+def test_merging_a_matrixs_cells_reads_their_indexes_not_their_records(tmp_path, monkeypatch):
+    """``harness report results/cells/*`` (the CI fan-out's merge) folds each finished cell from its
+    index, as the matrix's own report does; the records are read for the one run the sequence
+    diagram draws at most."""
+    import pytest
+
+    import harness.results._index as index_module
+    import harness.results._merge as merge_module
+
+    store = Store(tmp_path)
+    store.cells_dir.mkdir(parents=True)
+    for v in VERSIONS:
+        store.results_path(v).write_text("".join(dumps(r) + "\n" for r in cell_records(v)))
+        env = {"starlette": v, "python": "3.11.7", "anyio": None, "trio": None, "fastapi": None}
+        store.record(Cell(v, "3.11", "pinned", (f"starlette=={v}",)), DONE, runs=4, environment=env)
+    read: list[Path] = []
+    real = merge_module.read_records
+    monkeypatch.setattr(merge_module, "read_records", lambda p: read.append(p) or real(p))
+    monkeypatch.setattr(index_module, "read_records", lambda p: pytest.fail(f"the index of {p} was not used"))
+    report_from_files(sorted(Path(p) for p in glob.glob(str(store.cells_dir / "*"))), tmp_path / "merged")
+    assert len(read) <= 1
+    merged = (tmp_path / "merged" / "report.md").read_text()
+
+    def ranges(markdown: str) -> str:
+        return markdown.split("## Outcome ranges", 1)[1].split("\n## Cells", 1)[0]
+
+    assert ranges(merged) == ranges(from_records(store).to_markdown())

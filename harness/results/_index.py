@@ -137,6 +137,19 @@ def write_index(results: Path) -> Path | None:
     return path
 
 
+def current(results: Path) -> CellFold | None:
+    """The cell's fold from its index, when that index was folded from this very results file;
+    None when it is missing, stale or damaged (then only the records say)."""
+    try:
+        stamp = _stamp(results)
+        data = json.loads(index_path(results).read_text(encoding="utf-8"))
+        if data.get("version") == INDEX_VERSION and data.get("source") == stamp:
+            return from_json(data)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        pass
+    return None
+
+
 def load(results: Path) -> CellFold:
     """The cell's fold: from its index when that index was folded from this very results file,
     else from the records (and the index rewritten, where the folder can be written)."""
@@ -144,12 +157,9 @@ def load(results: Path) -> CellFold:
         stamp = _stamp(results)
     except OSError:
         return CellFold()  # no results file: a cell that did not finish has no rows
-    try:
-        data = json.loads(index_path(results).read_text(encoding="utf-8"))
-        if data.get("version") == INDEX_VERSION and data.get("source") == stamp:
-            return from_json(data)
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
-        pass  # a missing, stale or damaged index: the records say
+    indexed = current(results)
+    if indexed is not None:
+        return indexed
     cell = fold(read_records(results))
     try:
         if _stamp(results) == stamp:  # not rewritten while it was read

@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.results._files import read_records
-from harness.results._index import is_index
+from harness.results._index import CellFold, is_index, load
 from harness.results._report import CellInfo, build, exact_requirements, merge_records
 
 _ENV = ("python", "anyio", "trio")
@@ -74,9 +74,12 @@ def report_from_files(paths: Sequence[Path], out: Path) -> list[Path]:
         sibling = _status_of(p)
         if sibling.exists() and sibling.resolve() not in seen_paths:
             status_paths.append(sibling)
-    by_cell = load_files(record_paths)
+    indexed = _indexed_cells(record_paths)
+    by_cell = load_files([p for p in record_paths if p not in {path for path, _, _ in indexed.values()}])
+    for cell_id in by_cell.keys() & indexed.keys():
+        raise HarnessError(f"{indexed[cell_id][0]} and another file both hold cell {cell_id}; pass each shard once")
     statuses = {cell_id: info for cell_id, info in (_status_cell(p) for p in status_paths)}
-    cells = []
+    cells = [info for _, info, _ in indexed.values()]
     for cell_id, records in by_cell.items():
         first = records[0]
         cells.append(
@@ -99,7 +102,46 @@ def report_from_files(paths: Sequence[Path], out: Path) -> list[Path]:
     cells += [info for cell_id, info in statuses.items() if cell_id not in by_cell and info.status != "done"]
     if not cells:
         raise HarnessError("no runs and no cell statuses in the files given; pass results/cells/* of a matrix")
-    return build(cells, by_cell).write(out)
+    folds = {cell_id: folded for cell_id, (_, _, folded) in indexed.items()}
+
+    def records_of(cell_id: str) -> Any:
+        return read_records(indexed[cell_id][0]) if cell_id in indexed else by_cell.get(cell_id, ())
+
+    return build(cells, by_cell, records_of=records_of, folds=folds).write(out)
+
+
+def _indexed_cells(paths: Sequence[Path]) -> dict[str, tuple[Path, CellInfo, CellFold]]:
+    """Cells whose records need not be read: a matrix cell's results file whose status says
+    ``done``, folded by its index (``_index``, rebuilt once when stale). Its environment comes
+    from the status, which the cell wrote from its own records; one file per cell, so a second
+    file of the same cell is a shard given twice."""
+    found: dict[str, tuple[Path, CellInfo, CellFold]] = {}
+    for path in paths:
+        try:
+            data = json.loads(_status_of(path).read_text(encoding="utf-8"))
+            cell, env = data["cell"], data.get("environment") or {}
+            if data.get("status") != "done" or not env.get("starlette"):
+                continue
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+            continue
+        folded = load(path)  # the index, or the records folded once and the index written for next time
+        info = CellInfo(
+            id=str(cell["id"]),
+            starlette=str(env["starlette"]),
+            status="done",
+            python=env.get("python"),
+            anyio=env.get("anyio"),
+            trio=env.get("trio"),
+            resolution=str(cell.get("resolution") or "pinned"),
+            requirements=exact_requirements(env["starlette"], env.get("anyio"), env.get("trio"), env.get("fastapi")),
+            runs=int(data.get("runs") or 0),
+            elapsed_s=float(data.get("elapsed_s") or 0.0),
+            fastapi=env.get("fastapi"),
+        )
+        if info.id in found:
+            raise HarnessError(f"{path} and {found[info.id][0]} both hold cell {info.id}; pass each shard once")
+        found[info.id] = (path, info, folded)
+    return found
 
 
 def _status_cell(path: Path) -> tuple[str, CellInfo]:

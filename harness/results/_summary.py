@@ -339,7 +339,7 @@ class Summary:
         if not self.eras:
             out.append(f"- {self.target}: on none of the {self.releases} releases, beyond what holds on every release")
         for era in self.eras:
-            out.append(f"- **{md_text(_span(era.first, era.last))}**{md_text(era.head_rest())}")
+            out.append(f"- **{md_text(_span(era.first, era.last))}** {md_text(era.head_rest())}")
             out += [f"  - {md_text(text)}" for text in era.conditions()[:MAX_CONDITIONS]]
             out.append(f"  - repro ({md_text(era.repro_case)}): {md_code(era.repro)}")
         out += [f"- {md_text(line)}" for line in self.tail_lines()]
