@@ -342,3 +342,10 @@ def test_outside_text_stays_inert_in_the_markdown_report():
     rows = [line for line in table.splitlines() if line.startswith("| ``")]
     assert rows and all(line.count(" | ") == 4 for line in rows), "the name stays in its code span and cell"
     assert "| crashed: one \\| &lt;b&gt;two&lt;/b&gt; &lt;/details&gt; |" in markdown
+
+
+def test_markdown_prose_keeps_brackets_readable_but_makes_no_link():
+    from harness.results._mdsafe import md_text
+
+    assert md_text("pins[0].python") == "pins[0].python"
+    assert md_text("[click](https://example.invalid)") == "[click\\](https://example.invalid)"

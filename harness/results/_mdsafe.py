@@ -8,11 +8,12 @@ import re
 
 
 def md_text(text: object) -> str:
-    """Prose: one line (newlines and the Unicode line separators fold to spaces), Markdown's
-    structural characters escaped, HTML's as entities."""
+    """Prose: one line (newlines and the Unicode line separators fold to spaces), the characters
+    that would start a code span, emphasis, a table cell or a link escaped, HTML's as entities."""
     s = " ".join(str(text).split()).replace("\\", "\\\\")
-    for ch in "`*[]|":
+    for ch in "`*|":
         s = s.replace(ch, "\\" + ch)
+    s = s.replace("](", "\\](")  # no inline link; brackets alone stay readable (pins[0].python)
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
