@@ -358,21 +358,20 @@ def _supervise(args: argparse.Namespace) -> int:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     tmp, dump = Path(tmp_name), Path(tmp_name + ".dump")
-    argv = [a for a in args.argv]
-    env_path = str(defaults.PROJECT_ROOT)
 
     def worker(write_fd: int, *, resume: int, first_attempt: dict[str, Any] | None) -> list[str]:
         spec = {"fd": write_fd, "pid": os.getpid(), "dump": str(dump), "results": str(tmp), "resume": resume}
         if first_attempt is not None:
             spec["first_attempt"] = first_attempt
-        return [sys.executable, "-m", "harness", *argv, "--worker", json.dumps(spec)]
+        return [sys.executable, "-m", "harness", *args.argv, "--worker", json.dumps(spec)]
 
     def append(record: dict[str, Any]) -> None:
         with tmp.open("a", encoding="utf-8") as f:
             f.write(dumps(record) + "\n")
 
     previous = signal.signal(signal.SIGTERM, _terminated)
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (env_path, os.environ.get("PYTHONPATH")) if p)
+    paths = (str(defaults.PROJECT_ROOT), os.environ.get("PYTHONPATH"))
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)  # the worker imports this harness
     incomplete: Incomplete | None = None
     try:
         bounds = WatchBounds(run=_run_bound(args), start=args.import_timeout)
@@ -443,7 +442,7 @@ def _work(args: argparse.Namespace) -> int:
     each record as it ends. It never writes ``--out``; the supervisor does."""
     import threading
 
-    from harness.run import Channel, become_worker, lingering_threads, open_results, reporting_exits, stream_settled
+    from harness.run import Channel, become_worker, lingering_threads, reporting_exits, stream_settled
 
     spec = json.loads(args.worker)
     become_worker(int(spec["pid"]), Path(spec["dump"]))
@@ -465,11 +464,10 @@ def _work(args: argparse.Namespace) -> int:
             from harness.results import read_records
 
             earlier = [((r["scenario"], r["backend"], r["profile"]), r["outcome"]) for r in read_records(results)]
-        at_import = set(lingering_threads(before))
-        known = set(at_import)
+        known = set(lingering_threads(before))  # started at import: reported at the end, not by a run
         first_attempt = spec.get("first_attempt")
         channel.send("ready", runs=len(jobs) - resume)
-        with open_results(results) as out:
+        with results.open("a", encoding="utf-8") as out:  # earlier workers' records stay
 
             def write(record: Any) -> None:
                 nonlocal first_attempt

@@ -151,7 +151,7 @@ def _check_pair(config: MatrixConfig, version: Version, pins: dict[str, Any]) ->
     needs = next((t for a, t in ANYIO_NEEDS_TRIO if anyio_v in a), None)
     if needs is None or trio_v in needs:
         return
-    source = {k: i for k, i in pins["_sources"]}
+    source = dict(pins["_sources"])
     raise ConfigError(
         config.file,
         f"pins[{source.get('anyio')}].anyio and pins[{source.get('trio')}].trio",

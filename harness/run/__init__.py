@@ -18,7 +18,6 @@ from harness.run._isolated import (
     Supervised,
     become_worker,
     lingering_threads,
-    open_results,
     reporting_exits,
     supervise,
 )
@@ -107,7 +106,6 @@ __all__ = [
     "get_backend",
     "lingering_threads",
     "make_scope",
-    "open_results",
     "plan",
     "reporting_exits",
     "run_job",

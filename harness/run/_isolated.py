@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
 from harness.errors import AppImportError, HarnessError, Unavailable
 from harness.run._outcome import EXITED, HANG, Outcome, RunRecord, exit_status
@@ -489,8 +489,3 @@ def _truncate_lines(path: Path, keep: int) -> None:
                 break
             offset += len(line)
         f.truncate(offset)
-
-
-def open_results(path: Path) -> IO[str]:
-    """The worker's results file, appended to: earlier workers' records stay."""
-    return path.open("a", encoding="utf-8")
